@@ -1,0 +1,20 @@
+"""Every tunable of the cluster. The spec (ops/spec.py) validates all of it before a run."""
+
+cluster_name = "gpucluster"
+cluster_network = "192.168.1.0/24"  # the wired subnet; every cluster_ip must lie in it
+
+# SSH: the deploying machine's key pair; its public key is authorized for the admin user.
+deployer_ssh_key = "~/.ssh/id_ed25519"
+# False: password login is switched off once key login is proven. True: leave it on.
+ssh_password_login = False
+
+# Time: node0 serves the cluster's time; every node also uses these pools when reachable.
+ntp_pools = ["ntp.ubuntu.com"]
+time_set_clock = True  # False only where the clock is not the node's own (containers)
+
+# GPUs: one RTX 5090 per node; the type string is what jobs ask for (--gres=gpu:rtx5090:1).
+gpus_per_node = 1
+gpu_type = "rtx5090"
+
+# Every operation runs with sudo as the admin user (the password is asked for or passed in).
+_sudo = True

@@ -1,0 +1,1 @@
+"""One module per concern; each exposes one @deploy entry point that reads the cluster spec."""

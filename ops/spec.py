@@ -1,0 +1,257 @@
+"""The cluster spec: one validated object built from the inventory and group_data.
+
+Every op reads the cluster from here and nowhere else. It is built and checked once, before any
+operation is planned, so bad input stops the run with a message that names the field and the fix
+while nothing on any host has changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyinfra.api.exceptions import PyinfraError
+
+Role = Literal["controller", "compute"]
+
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+# Cluster-wide settings: the spec field and the group_data name it is read from.
+GLOBAL_SETTINGS = {
+    "cluster_name": "cluster_name",
+    "network": "cluster_network",
+    "admin_user": "ssh_user",
+    "deployer_key": "deployer_ssh_key",
+    "password_login": "ssh_password_login",
+    "ntp_pools": "ntp_pools",
+    "time_set_clock": "time_set_clock",
+    "gpus_per_node": "gpus_per_node",
+    "gpu_type": "gpu_type",
+}
+
+# How to fix each field, appended to every error about it.
+FIXES = {
+    "cluster_name": "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', "
+    "starting with a letter, at most 40 characters",
+    "network": "set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
+    "admin_user": "set SSH_USER in inventory.py to the regular admin account created at install "
+    "(not root)",
+    "deployer_key": "set deployer_ssh_key in group_data/all.py to your private key; create one with "
+    "`ssh-keygen -t ed25519` (the .pub file must sit beside it)",
+    "password_login": "set ssh_password_login in group_data/all.py to True or False",
+    "ntp_pools": "set ntp_pools in group_data/all.py to a list of NTP pool host names",
+    "gpus_per_node": "set gpus_per_node in group_data/all.py to a whole number, 0 or more",
+    "gpu_type": "set gpu_type in group_data/all.py: lowercase letters, digits and '_' only",
+    "nodes": "edit the node list in inventory.py",
+    "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
+    "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
+    "ssh_port": "set ssh_port for the node in inventory.py to a port between 1 and 65535",
+    "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
+}
+
+
+class SpecError(PyinfraError):
+    """Bad inventory or group_data: raised before any operation is planned."""
+
+
+class Node(BaseModel):
+    """One machine: its name, wired address and roles."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    ip: IPv4Address
+    roles: frozenset[Role] = Field(min_length=1)
+    ssh_address: str
+    ssh_port: int = Field(22, ge=1, le=65535)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"{value!r} is not a valid host name")
+        return value
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+    @property
+    def is_compute(self) -> bool:
+        return "compute" in self.roles
+
+
+class ClusterSpec(BaseModel):
+    """The whole cluster as the deploy should make it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_name: str
+    network: IPv4Network
+    admin_user: str
+    deployer_key: Path
+    password_login: bool = False
+    ntp_pools: tuple[str, ...] = ()
+    time_set_clock: bool = True
+    gpus_per_node: int = Field(1, ge=0)
+    gpu_type: str = "rtx5090"
+    nodes: tuple[Node, ...] = Field(min_length=1)
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _valid_cluster_name(cls, value: str) -> str:
+        if not _CLUSTER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid cluster name")
+        return value
+
+    @field_validator("admin_user")
+    @classmethod
+    def _regular_user(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("the deploy must log in as a regular admin user, not root")
+        if not _USERNAME.match(value):
+            raise ValueError(f"{value!r} is not a valid user name")
+        return value
+
+    @field_validator("deployer_key")
+    @classmethod
+    def _key_pair_exists(cls, value: Path) -> Path:
+        value = value.expanduser()
+        for path in (value, value.with_name(value.name + ".pub")):
+            if not path.is_file():
+                raise ValueError(f"{path} does not exist")
+        return value
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _valid_gpu_type(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9_]+$", value):
+            raise ValueError(f"{value!r} is not a valid GRES type")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_nodes(self) -> ClusterSpec:
+        names = [n.name for n in self.nodes]
+        ips = [n.ip for n in self.nodes]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"nodes: host name {name!r} is used twice; every node needs its own name")
+        for ip in sorted({i for i in ips if ips.count(i) > 1}):
+            dup = ", ".join(n.name for n in self.nodes if n.ip == ip)
+            raise ValueError(f"nodes: cluster_ip {ip} is given to {dup}; every node needs its own address")
+        usable = set(self.network.hosts())
+        for node in self.nodes:
+            if node.ip not in usable:
+                raise ValueError(
+                    f"nodes: {node.name} cluster_ip {node.ip} is not a host address in cluster_network "
+                    f"{self.network}; fix the address or the subnet so all nodes share one subnet"
+                )
+        controllers = [n.name for n in self.nodes if n.is_controller]
+        if len(controllers) != 1:
+            raise ValueError(
+                f"nodes: exactly one node must be in the controller group, found {len(controllers)}"
+                + (f" ({', '.join(controllers)})" if controllers else "")
+            )
+        if not any(n.is_compute for n in self.nodes):
+            raise ValueError("nodes: no node is in the compute group")
+        return self
+
+    @property
+    def controller(self) -> Node:
+        return next(n for n in self.nodes if n.is_controller)
+
+    @property
+    def compute_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.is_compute)
+
+    @property
+    def deployer_public_key(self) -> str:
+        return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    @classmethod
+    def from_hosts(cls, hosts: Iterable[tuple[str, Iterable[str], Mapping[str, Any]]]) -> ClusterSpec:
+        """Build and validate the spec from (name, groups, data) for each inventory host."""
+        hosts = list(hosts)
+        raw: dict[str, Any] = {}
+        problems: list[str] = []
+        for field, key in GLOBAL_SETTINGS.items():
+            values = {repr(data.get(key)) for _, _, data in hosts if data.get(key) is not None}
+            if len(values) > 1:
+                problems.append(
+                    f"{key}: differs between hosts ({', '.join(sorted(values))}); "
+                    f"fix: set it once, in group_data/all.py"
+                )
+            for _, _, data in hosts:
+                if data.get(key) is not None:
+                    raw[field] = data.get(key)
+                    break
+        raw["nodes"] = [
+            {
+                "name": name,
+                "ip": data.get("cluster_ip"),
+                "roles": sorted({g for g in groups if g in ("controller", "compute")}),
+                "ssh_address": data.get("ssh_hostname") or data.get("cluster_ip") or name,
+                "ssh_port": data.get("ssh_port") or 22,
+            }
+            for name, groups, data in hosts
+        ]
+        try:
+            spec = cls.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_describe(exc, [n["name"] for n in raw["nodes"]]))
+            spec = None
+        if problems:
+            raise SpecError(
+                "The cluster spec is invalid; nothing was changed on any host.\n  - "
+                + "\n  - ".join(problems)
+            )
+        return spec
+
+    @classmethod
+    def from_inventory(cls, inventory) -> ClusterSpec:
+        """Build the spec from a pyinfra inventory (group_data already merged into host data)."""
+        return cls.from_hosts((h.name, h.groups, h.data) for h in inventory)
+
+
+_NODE_SETTINGS = {"name": "host name", "ip": "cluster_ip", "roles": "groups", "ssh_port": "ssh_port"}
+
+
+def _describe(exc: ValidationError, names: list[str]) -> list[str]:
+    """One line per error: where, what, and how to fix it."""
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        field = str(loc[0]) if loc else "nodes"
+        where = GLOBAL_SETTINGS.get(field, field)
+        if loc[:1] == ["nodes"] and len(loc) >= 3:
+            field = str(loc[2])
+            where = f"{names[loc[1]]}: {_NODE_SETTINGS.get(field, field)}"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "required setting is missing"
+        if message.startswith("nodes: "):
+            where, message = "nodes", message.removeprefix("nodes: ")
+        fix = FIXES.get(field)
+        lines.append(f"{where}: {message}" + (f"; fix: {fix}" if fix else ""))
+    return lines
+
+
+_loaded: dict[int, ClusterSpec] = {}
+
+
+def current() -> ClusterSpec:
+    """The spec for the running pyinfra state, built and validated once."""
+    from pyinfra import state
+
+    key = id(state.inventory)
+    if key not in _loaded:
+        _loaded[key] = ClusterSpec.from_inventory(state.inventory)
+    return _loaded[key]

@@ -1,0 +1,12 @@
+"""Rig-only tunables, loaded after the project's group_data/all.py when deploying to the rig."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rig import RIG  # noqa: E402
+
+cluster_network = RIG.subnet
+deployer_ssh_key = str(RIG.key)
+ntp_pools = []  # the rig reaches no NTP servers; node0 serves the others
+time_set_clock = False  # the containers share the build machine's clock: never set it

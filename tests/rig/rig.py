@@ -1,0 +1,125 @@
+"""The rig: three systemd containers that stand in for node0..node2, on a subnet of their own.
+
+One place for the rig's settings (suite, subnet, admin user, key, password) and its life cycle,
+used by tests/rig/inventory.py, the tests' fixtures and `make demo`:
+
+    python tests/rig/rig.py up | down
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Rig:
+    suite: str = os.environ.get("RIG_SUITE", "bookworm")  # bookworm: Debian 12, trixie: Debian 13
+    subnet_prefix: str = os.environ.get("RIG_SUBNET_PREFIX", "10.77.0")  # not the real 192.168.1.0/24
+    project: str = "gpucluster-rig"
+    admin_user: str = "labadmin"
+    state_dir: Path = HERE / ".state"
+    services: tuple[str, ...] = ("rig-a", "rig-b", "rig-c")
+    compose_file: Path = HERE / "docker-compose.yml"
+    nodes: dict[str, str] = field(init=False)
+
+    def __post_init__(self):
+        ips = {f"node{i}": f"{self.subnet_prefix}.{10 + i}" for i in range(len(self.services))}
+        object.__setattr__(self, "nodes", ips)
+
+    @property
+    def subnet(self) -> str:
+        return f"{self.subnet_prefix}.0/24"
+
+    @property
+    def key(self) -> Path:
+        """The deploying machine's key pair for the rig (made here, never committed)."""
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    def container(self, node: str) -> str:
+        return f"{self.project}_{self.services[list(self.nodes).index(node)]}_1"
+
+    def password(self) -> str:
+        """The admin user's password on every rig node: random, kept in a 0600 file outside git."""
+        path = self.state_dir / "password"
+        if not path.exists():
+            self.state_dir.mkdir(mode=0o700, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(18))
+        return path.read_text().strip()
+
+    def prepare(self) -> None:
+        """Make the key pair and the node image, and export what the compose file reads."""
+        self.state_dir.mkdir(mode=0o700, exist_ok=True)
+        if not self.key.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rig-deployer", "-f", str(self.key)],
+                check=True,
+            )
+        image = subprocess.run(
+            ["bash", str(HERE / "build-image.sh"), self.suite], check=True, capture_output=True, text=True
+        ).stdout.split()[-1]
+        os.environ.update(RIG_IMAGE=image, RIG_SUBNET_PREFIX=self.subnet_prefix)
+
+    def compose(self, *args: str) -> None:
+        subprocess.run(
+            ["docker-compose", "-p", self.project, "-f", str(self.compose_file), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def after_start(self, timeout: float = 90) -> None:
+        """Wait for sshd on every node, then give the admin user its password (as an installer does)."""
+        deadline = time.time() + timeout
+        for node, ip in self.nodes.items():
+            while not _ssh_banner(ip):
+                if time.time() > deadline:
+                    raise TimeoutError(f"rig node {node} ({ip}) did not start sshd")
+                time.sleep(1)
+            self.run(node, "chpasswd", stdin=f"{self.admin_user}:{self.password()}\n")
+
+    def up(self) -> None:
+        self.prepare()
+        self.compose("down", "-v")
+        self.known_hosts.unlink(missing_ok=True)
+        self.compose("up", "-d")
+        self.after_start()
+
+    def down(self) -> None:
+        self.compose("down", "-v")
+
+    def run(self, node: str, command: str, stdin: str | None = None, check: bool = True):
+        """Run a shell command as root on a node, through Docker (not through the deploy's SSH)."""
+        return subprocess.run(
+            ["docker", "exec", "-i", self.container(node), "sh", "-c", command],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+
+def _ssh_banner(ip: str) -> bool:
+    try:
+        with socket.create_connection((ip, 22), timeout=2) as conn:
+            return conn.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+RIG = Rig()
+
+if __name__ == "__main__":
+    {"up": RIG.up, "down": RIG.down}[sys.argv[1]]()
