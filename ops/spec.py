@@ -40,8 +40,7 @@ FIXES = {
     "cluster_name": "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', "
     "starting with a letter, at most 40 characters",
     "network": "set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
-    "admin_user": "set SSH_USER in inventory.py to the regular admin account created at install "
-    "(not root)",
+    "admin_user": "set SSH_USER in inventory.py to the regular admin account created at install (not root)",
     "deployer_key": "set deployer_ssh_key in group_data/all.py to your private key; create one with "
     "`ssh-keygen -t ed25519` (the .pub file must sit beside it)",
     "password_login": "set ssh_password_login in group_data/all.py to True or False",
@@ -140,25 +139,34 @@ class ClusterSpec(BaseModel):
         names = [n.name for n in self.nodes]
         ips = [n.ip for n in self.nodes]
         for name in sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"nodes: host name {name!r} is used twice; every node needs its own name")
+            raise ValueError(
+                f"nodes: host name {name!r} is used twice; fix: give every node its own name in inventory.py"
+            )
         for ip in sorted({i for i in ips if ips.count(i) > 1}):
             dup = ", ".join(n.name for n in self.nodes if n.ip == ip)
-            raise ValueError(f"nodes: cluster_ip {ip} is given to {dup}; every node needs its own address")
-        usable = set(self.network.hosts())
+            raise ValueError(
+                f"nodes: cluster_ip {ip} is given to {dup}; "
+                "fix: give every node its own address in inventory.py"
+            )
+        reserved = (self.network.network_address, self.network.broadcast_address)
         for node in self.nodes:
-            if node.ip not in usable:
+            if node.ip not in self.network or node.ip in reserved:
                 raise ValueError(
                     f"nodes: {node.name} cluster_ip {node.ip} is not a host address in cluster_network "
-                    f"{self.network}; fix the address or the subnet so all nodes share one subnet"
+                    f"{self.network}; fix: correct the address in inventory.py or cluster_network in "
+                    "group_data/all.py, so that all nodes share one subnet"
                 )
         controllers = [n.name for n in self.nodes if n.is_controller]
         if len(controllers) != 1:
             raise ValueError(
                 f"nodes: exactly one node must be in the controller group, found {len(controllers)}"
                 + (f" ({', '.join(controllers)})" if controllers else "")
+                + "; fix: list exactly one node in the controller group in inventory.py"
             )
         if not any(n.is_compute for n in self.nodes):
-            raise ValueError("nodes: no node is in the compute group")
+            raise ValueError(
+                "nodes: no node is in the compute group; fix: list nodes in compute in inventory.py"
+            )
         return self
 
     @property
@@ -239,7 +247,7 @@ def _describe(exc: ValidationError, names: list[str]) -> list[str]:
             message = "required setting is missing"
         if message.startswith("nodes: "):
             where, message = "nodes", message.removeprefix("nodes: ")
-        fix = FIXES.get(field)
+        fix = None if "fix:" in message else FIXES.get(field)
         lines.append(f"{where}: {message}" + (f"; fix: {fix}" if fix else ""))
     return lines
 

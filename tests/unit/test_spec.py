@@ -1,0 +1,165 @@
+"""The cluster spec: valid input builds, every kind of bad input is refused with field and fix."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from ops.render import render
+from ops.spec import ClusterSpec, SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP_DATA = {k: v for k, v in runpy.run_path(str(ROOT / "group_data" / "all.py")).items() if k[0] != "_"}
+
+
+@pytest.fixture
+def key(tmp_path) -> str:
+    private = tmp_path / "id_ed25519"
+    private.write_text("not a real key\n")
+    (tmp_path / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3Nza deployer@laptop\n")
+    return str(private)
+
+
+def hosts(key, count=3, controllers=("node0",), node=None, **settings):
+    """(name, groups, data) per host, as pyinfra gives them: group_data merged into host data."""
+    result = []
+    for i in range(count):
+        name = f"node{i}"
+        data = {
+            **GROUP_DATA,
+            "deployer_ssh_key": key,
+            "ssh_user": "labadmin",
+            "cluster_ip": f"192.168.1.{10 + i}",
+        }
+        data.update(settings)
+        if node and name in node:
+            data.update(node[name])
+            name = node[name].get("name", name)
+        groups = ["compute"] + (["controller"] if f"node{i}" in controllers else [])
+        result.append((name, groups, data))
+    return result
+
+
+def build(key, **kwargs) -> ClusterSpec:
+    return ClusterSpec.from_hosts(hosts(key, **kwargs))
+
+
+def test_default_inventory_builds(key):
+    spec = build(key)
+    assert spec.controller.name == "node0"
+    assert [n.name for n in spec.compute_nodes] == ["node0", "node1", "node2"]
+    assert spec.node("node1").ssh_address == "192.168.1.11"
+    assert spec.deployer_public_key == "ssh-ed25519 AAAAC3Nza deployer@laptop"
+
+
+def test_real_inventory_and_group_data_load_into_a_valid_spec(key):
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        inventory = make_inventory(
+            str(ROOT / "inventory.py"), cwd=str(ROOT), override_data={"deployer_ssh_key": key}
+        )
+    spec = ClusterSpec.from_inventory(inventory)
+    assert [(n.name, sorted(n.roles)) for n in spec.nodes] == [
+        ("node0", ["compute", "controller"]),
+        ("node1", ["compute"]),
+        ("node2", ["compute"]),
+    ]
+    assert all(n.ip in spec.network for n in spec.nodes)
+    assert spec.admin_user != "root"
+
+
+BAD_INPUT = {
+    "invalid host name": (
+        dict(node={"node1": {"name": "Node_1"}}),
+        ["Node_1: host name: 'Node_1' is not a valid host name"],
+    ),
+    "duplicate host name": (dict(node={"node2": {"name": "node1"}}), ["host name 'node1' is used twice"]),
+    "invalid IP": (dict(node={"node1": {"cluster_ip": "192.168.1.300"}}), ["node1: cluster_ip", "IPv4"]),
+    "duplicate IP": (
+        dict(node={"node2": {"cluster_ip": "192.168.1.11"}}),
+        ["cluster_ip 192.168.1.11 is given to node1, node2"],
+    ),
+    "IP outside the subnet": (
+        dict(node={"node2": {"cluster_ip": "192.168.2.12"}}),
+        ["node2 cluster_ip 192.168.2.12 is not a host address in cluster_network 192.168.1.0/24"],
+    ),
+    "network address as node IP": (
+        dict(node={"node2": {"cluster_ip": "192.168.1.0"}}),
+        ["192.168.1.0 is not a host address"],
+    ),
+    "no controller": (dict(controllers=()), ["exactly one node must be in the controller group, found 0"]),
+    "two controllers": (dict(controllers=("node0", "node1")), ["found 2 (node0, node1)"]),
+    "root as SSH user": (dict(ssh_user="root"), ["ssh_user: the deploy must log in as a regular admin user"]),
+    "missing cluster_network": (dict(cluster_network=None), ["cluster_network: required setting is missing"]),
+    "bad cluster_network": (dict(cluster_network="192.168.1.0/33"), ["cluster_network:"]),
+    "missing key pair": (
+        dict(deployer_ssh_key="/nonexistent/id_ed25519"),
+        ["/nonexistent/id_ed25519 does not"],
+    ),
+    "invalid cluster name": (
+        dict(cluster_name="GPU Cluster"),
+        ["cluster_name: 'GPU Cluster' is not a valid"],
+    ),
+    "setting differs between hosts": (
+        dict(node={"node1": {"cluster_name": "other"}}),
+        ["cluster_name: differs between hosts", "group_data/all.py"],
+    ),
+    "bad SSH port": (dict(node={"node1": {"ssh_port": 70000}}), ["node1: ssh_port"]),
+    "negative GPU count": (dict(gpus_per_node=-1), ["gpus_per_node"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_refused_with_field_and_fix(key, case):
+    kwargs, expected = BAD_INPUT[case]
+    with pytest.raises(SpecError) as err:
+        build(key, **kwargs)
+    message = str(err.value)
+    assert message.startswith("The cluster spec is invalid; nothing was changed on any host.")
+    assert "fix:" in message
+    for text in expected:
+        assert text in message
+
+
+def test_no_compute_node_is_refused(key):
+    data = hosts(key, count=1)
+    name, _, host_data = data[0]
+    with pytest.raises(SpecError, match="no node is in the compute group"):
+        ClusterSpec.from_hosts([(name, ["controller"], host_data)])
+
+
+def test_sixteen_nodes_with_four_gpus_each(key):
+    spec = build(key, count=16, gpus_per_node=4)
+    assert len(spec.nodes) == 16 and spec.gpus_per_node == 4
+    hosts_file = render("hosts.j2", spec=spec)
+    lines = [
+        line.split() for line in hosts_file.splitlines() if line and not line.startswith(("#", "::", "ff02"))
+    ]
+    assert lines[0] == ["127.0.0.1", "localhost"]
+    assert lines[1:] == [[f"192.168.1.{10 + i}", f"node{i}"] for i in range(16)]
+    assert "127.0.1.1" not in hosts_file
+    known = render("ssh_known_hosts.j2", nodes=[(n, "ssh-ed25519 AAAA") for n in spec.nodes])
+    assert known.count("ssh-ed25519 AAAA") == 16
+    assert "node15,192.168.1.25 ssh-ed25519 AAAA" in known
+
+
+def test_sshd_dropin_follows_the_password_switch(key):
+    off = render("10-gpucluster.conf.j2", spec=build(key))
+    on = render("10-gpucluster.conf.j2", spec=build(key, ssh_password_login=True))
+    assert "PasswordAuthentication no" in off and "PasswordAuthentication yes" in on
+    for text in (off, on):
+        assert "PermitRootLogin no" in text and "KbdInteractiveAuthentication no" in text
+
+
+def test_chrony_controller_serves_the_subnet_compute_follows_it(key):
+    spec = build(key)
+    controller = render("chrony.conf.j2", spec=spec, node=spec.node("node0"))
+    compute = render("chrony.conf.j2", spec=spec, node=spec.node("node1"))
+    assert "allow 192.168.1.0/24" in controller and "local stratum 10" in controller
+    assert "server node0 iburst prefer" in compute and "allow" not in compute
+    assert "pool ntp.ubuntu.com" in controller
