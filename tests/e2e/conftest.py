@@ -6,49 +6,12 @@ exactly as it reaches real machines. Nothing here connects to the addresses in i
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from rig import RIG
-
-ROOT = Path(__file__).resolve().parents[2]
-RIG_INVENTORY = "tests/rig/inventory.py"
+from rig import RIG, Deploy
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class Deploy:
-    """One pyinfra run: exit code, its JSON results and everything it printed."""
-
-    returncode: int
-    results: dict | None
-    output: str
-    seconds: float
-
-    def changed(self) -> dict[str, list[str]]:
-        """Operation name -> hosts where it changed something."""
-        ops = self.results["results"]["operations"]
-        return {op["name"]: op["success"] for op in ops if op["success"]}
-
-
-def run_deploy(*args: str, inventory: str = RIG_INVENTORY, first_login: bool = False) -> Deploy:
-    env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0"}
-    cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, "deploy.py", *args]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    seconds = time.monotonic() - start
-    try:
-        results = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        results = None
-    return Deploy(proc.returncode, results, proc.stdout + proc.stderr, seconds)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +56,7 @@ def outputs():
 
 @pytest.fixture(scope="session")
 def first_deploy(rig, outputs) -> Deploy:
-    result = run_deploy(first_login=True)
+    result = RIG.deploy(first_login=True)
     outputs.append(result.output)
     assert result.returncode == 0, result.output[-4000:]
     return result
@@ -101,7 +64,7 @@ def first_deploy(rig, outputs) -> Deploy:
 
 @pytest.fixture(scope="session")
 def second_deploy(first_deploy, outputs) -> Deploy:
-    result = run_deploy()  # key login only: no password given
+    result = RIG.deploy()  # key login only: no password given
     outputs.append(result.output)
     assert result.returncode == 0, result.output[-4000:]
     return result

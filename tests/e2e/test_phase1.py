@@ -11,7 +11,6 @@ import time
 
 import paramiko
 import pytest
-from conftest import run_deploy
 
 NODES = ("node0", "node1", "node2")
 
@@ -38,7 +37,7 @@ def snapshot(rig) -> dict[str, str]:
 )
 def test_bad_input_stops_before_any_change(rig, outputs, args, expected):
     before = snapshot(rig)
-    result = run_deploy(*args, first_login=True)
+    result = rig.deploy(*args, first_login=True)
     outputs.append(result.output)
     assert result.returncode != 0
     assert "The cluster spec is invalid; nothing was changed on any host" in result.output
@@ -55,7 +54,7 @@ def test_two_controllers_stop_before_any_change(rig, outputs, tmp_path):
         "from inventory import compute\ncontroller = compute[:2]\n"
     )
     before = snapshot(rig)
-    result = run_deploy("--group-data", "tests/rig/group_data", inventory=str(inventory), first_login=True)
+    result = rig.deploy("--group-data", "tests/rig/group_data", inventory=str(inventory), first_login=True)
     outputs.append(result.output)
     assert result.returncode != 0
     assert "exactly one node must be in the controller group, found 2 (node0, node1)" in result.output
@@ -170,7 +169,7 @@ def test_password_login_stays_on_where_key_login_cannot_be_proven(second_deploy,
         "> /etc/ssh/sshd_config.d/05-broken-keys.conf && systemctl reload ssh",
     )
     try:
-        result = run_deploy(first_login=True)
+        result = rig.deploy(first_login=True)
         outputs.append(result.output)
         assert result.returncode != 0
         assert "node2: key login as labadmin" in result.output
@@ -180,7 +179,7 @@ def test_password_login_stays_on_where_key_login_cannot_be_proven(second_deploy,
         _login(rig.nodes["node2"], rig.admin_user, password=rig.password())
     finally:
         rig.run("node2", "rm -f /etc/ssh/sshd_config.d/05-broken-keys.conf && systemctl reload ssh")
-    healed = run_deploy()
+    healed = rig.deploy()
     outputs.append(healed.output)
     assert healed.returncode == 0, healed.output[-3000:]
     with pytest.raises(paramiko.AuthenticationException):

@@ -8,6 +8,7 @@ used by tests/rig/inventory.py, the tests' fixtures and `make demo`:
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -18,6 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+@dataclass
+class Deploy:
+    """One pyinfra run: exit code, its JSON results and everything it printed."""
+
+    returncode: int
+    results: dict | None
+    output: str
+    seconds: float
+
+    def changed(self) -> dict[str, list[str]]:
+        """Operation name -> hosts where it changed something."""
+        ops = self.results["results"]["operations"]
+        return {op["name"]: op["success"] for op in ops if op["success"]}
 
 
 @dataclass(frozen=True)
@@ -74,11 +91,10 @@ class Rig:
         os.environ.update(RIG_IMAGE=image, RIG_SUBNET_PREFIX=self.subnet_prefix)
 
     def compose(self, *args: str) -> None:
-        subprocess.run(
-            ["docker-compose", "-p", self.project, "-f", str(self.compose_file), *args],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        cmd = ["docker-compose", "-p", self.project, "-f", str(self.compose_file), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
 
     def after_start(self, timeout: float = 90) -> None:
         """Wait for sshd on every node, then give the admin user its password (as an installer does)."""
@@ -99,6 +115,22 @@ class Rig:
 
     def down(self) -> None:
         self.compose("down", "-v")
+
+    def deploy(self, *args: str, inventory: str | None = None, first_login: bool = False) -> Deploy:
+        """Run deploy.py with pyinfra over SSH (first_login: log in with the password)."""
+        env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0"}
+        inventory = inventory or str(HERE / "inventory.py")
+        cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, "deploy.py", *args]
+        start = time.monotonic()
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        seconds = time.monotonic() - start
+        try:
+            results = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            results = None
+        return Deploy(proc.returncode, results, proc.stdout + proc.stderr, seconds)
 
     def run(self, node: str, command: str, stdin: str | None = None, check: bool = True):
         """Run a shell command as root on a node, through Docker (not through the deploy's SSH)."""

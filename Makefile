@@ -1,0 +1,34 @@
+# The two commands: `make demo` (rig up, deploy twice, show what was verified) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUITES ?= bookworm trixie
+
+.PHONY: venv lint unit test demo rig-down
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+# Unit tests, then the end-to-end suite once per node image (Debian 12, then Debian 13).
+test: lint unit
+	set -e; for suite in $(SUITES); do \
+	  echo "== end-to-end tests on the $$suite rig"; \
+	  RIG_SUITE=$$suite $(PY) -m pytest -q tests/e2e; \
+	done
+
+demo: venv
+	$(PY) tests/rig/demo.py
+
+rig-down: venv
+	$(PY) tests/rig/rig.py down

@@ -1,0 +1,89 @@
+"""`make demo`: bring the rig up, deploy twice, and print what was verified and how long it took.
+
+The rig is left running for `pyinfra tests/rig/inventory.py ...`; `make rig-down` removes it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import paramiko
+from rig import RIG
+
+
+def check(label: str, ok: bool, detail: str = "") -> bool:
+    print(f"  [{'ok' if ok else 'FAILED'}] {label}" + (f": {detail}" if detail else ""))
+    return ok
+
+
+def password_refused(ip: str) -> bool:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(
+            ip, username=RIG.admin_user, password=RIG.password(), look_for_keys=False, allow_agent=False
+        )
+    except paramiko.AuthenticationException:
+        return True
+    finally:
+        client.close()
+    return False
+
+
+def verify() -> bool:
+    results = []
+    for node, ip in RIG.nodes.items():
+        name = RIG.run(node, "hostname").stdout.strip()
+        own = RIG.run(node, "hostname --ip-address").stdout.strip()
+        results.append(
+            check(f"{node}: host name, own name resolves to its wired IP", name == node and own == ip)
+        )
+        resolved = {o: RIG.run(node, f"getent -s files ahostsv4 {o}").stdout.split()[:1] for o in RIG.nodes}
+        results.append(
+            check(
+                f"{node}: /etc/hosts resolves every node", resolved == {o: [i] for o, i in RIG.nodes.items()}
+            )
+        )
+        sshd = RIG.run(node, "sshd -T | grep -E '^(passwordauthentication|permitrootlogin) '").stdout.split()
+        results.append(check(f"{node}: sshd hardened", sshd.count("no") == 2, " ".join(sshd)))
+        results.append(check(f"{node}: password login refused", password_refused(ip)))
+        results.append(
+            check(
+                f"{node}: chrony active",
+                RIG.run(node, "systemctl is-active chrony").stdout.strip() == "active",
+            )
+        )
+    for other in RIG.nodes:
+        cmd = f"su - {RIG.admin_user} -c 'ssh -o BatchMode=yes {other} hostname'"
+        out = RIG.run("node0", cmd, check=False).stdout.strip()
+        results.append(check(f"node0 -> {other}: key login, no prompt", out == other))
+    return all(results)
+
+
+def main() -> int:
+    print(f"Bringing up the rig ({RIG.suite}, {RIG.subnet}) ...")
+    RIG.up()
+    first = RIG.deploy(first_login=True)
+    if first.returncode:
+        print(first.output[-4000:])
+        return 1
+    second = RIG.deploy()
+    if second.returncode:
+        print(second.output[-4000:])
+        return 1
+    changed = sum(len(hosts) for hosts in second.changed().values())
+    print(
+        f"First deploy (password login):  {first.seconds:6.1f} s, {len(first.changed())} operations changed"
+    )
+    print(f"Second deploy (key login):      {second.seconds:6.1f} s, {changed} changes (idempotent)")
+    print("Verified:")
+    ok = verify() and changed == 0
+    print(
+        "\nThe rig is left running: `pyinfra tests/rig/inventory.py deploy.py` deploys to it again, "
+        "`make rig-down` removes it."
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
