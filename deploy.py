@@ -4,11 +4,17 @@ The cluster spec is built and validated first: bad input stops the run before an
 planned, so nothing on any host changes.
 """
 
-from ops import hosts, ssh, timesync
+from pyinfra import host
+
+from ops import fake_gpu, hosts, munge, slurm, ssh, timesync
 from ops.spec import current
 
-current()
+spec = current()
 
 hosts.configure()
 timesync.configure()
 ssh.configure()
+munge.configure()
+if spec.fake_gpu_devices and spec.node(host.name).is_compute:
+    fake_gpu.configure()  # rig only: no GPU on the build machine
+slurm.configure()

@@ -16,5 +16,21 @@ time_set_clock = True  # False only where the clock is not the node's own (conta
 gpus_per_node = 1
 gpu_type = "rtx5090"
 
+# Munge: None makes the key on the controller; or a path on the deploying machine (never in git).
+munge_key_file = None
+
+# Slurm: node lines come from each node's `slurmd -C`; RealMemory is held this fraction below it.
+slurm_partition = "gpu"
+slurm_memory_margin = 0.05
+# Further slurm.conf settings, as written there.
+slurm_options = {
+    "SchedulerType": "sched/backfill",
+    "SlurmdTimeout": 300,
+    "MessageTimeout": 10,
+    "KillWait": 30,
+    "MinJobAge": 300,
+    "MailProg": "/bin/true",  # the nodes send no mail
+}
+
 # Every operation runs with sudo as the admin user (the password is asked for or passed in).
 _sudo = True

@@ -40,3 +40,109 @@ class SshHostKey(PublicKeyFile):
     def process(self, output):
         line = super().process(output)
         return " ".join(line.split()[:2]) if line else None
+
+
+class Base64File(FactBase):
+    """
+    Returns a file's bytes as base64 (read with sudo), or ``None`` when it does not exist.
+    For key material: the value stays in the deploy's memory, never in a file or the logs.
+
+    .. code:: python
+
+        "q1w2e3..."
+    """
+
+    def command(self, path: str) -> str:
+        return f"test -f {path} && base64 -w0 {path} || true"
+
+    def process(self, output):
+        return "".join(output).strip() or None
+
+
+class MungeCredential(FactBase):
+    """
+    Returns a fresh, empty munge credential encoded on this node (``munge -n``), or ``None``.
+
+    .. code:: python
+
+        "MUNGE:AwQFAAD..."
+    """
+
+    requires_command = "munge"
+
+    def command(self) -> str:
+        return "munge -n 2>/dev/null || true"
+
+    def process(self, output):
+        line = "".join(output).strip()
+        return line if line.startswith("MUNGE:") else None
+
+
+class UnmungeStatus(FactBase):
+    """
+    Returns what this node's munged says of a credential: its STATUS line and the ENCODE_HOST.
+
+    .. code:: python
+
+        {"STATUS": "Success (0)", "ENCODE_HOST": "node1 (192.168.1.11)"}
+    """
+
+    requires_command = "unmunge"
+
+    def command(self, credential: str) -> str:
+        return f"echo '{credential}' | unmunge 2>&1 || true"
+
+    def process(self, output):
+        result = {}
+        for line in output:
+            key, sep, value = line.partition(":")
+            if sep and key.isupper():
+                result[key.strip()] = value.strip()
+        if "STATUS" not in result:
+            result["STATUS"] = " ".join(output).strip() or "no answer from unmunge"
+        return result
+
+
+class SlurmdHardware(FactBase):
+    """
+    Returns the hardware slurmd finds on this node (``slurmd -C``), or ``None`` before slurmd exists.
+
+    .. code:: python
+
+        {"CPUs": 24, "Boards": 1, "SocketsPerBoard": 1, "CoresPerSocket": 24,
+         "ThreadsPerCore": 1, "RealMemory": 128530}
+    """
+
+    requires_command = "slurmd"
+
+    def command(self) -> str:
+        return "slurmd -C"
+
+    def process(self, output):
+        for line in output:
+            if line.startswith("NodeName="):
+                fields = dict(item.split("=", 1) for item in line.split())
+                fields.pop("NodeName")
+                return {key: int(value) for key, value in fields.items() if value.isdigit()}
+        return None
+
+
+class SlurmVersion(FactBase):
+    """
+    Returns the installed Slurm version as a tuple, or ``None`` when Slurm is not installed.
+
+    .. code:: python
+
+        (23, 11, 4)
+    """
+
+    requires_command = "slurmd"
+
+    def command(self) -> str:
+        return "slurmd -V"
+
+    def process(self, output):
+        words = " ".join(output).split()
+        version = words[-1] if words else ""
+        parts = version.split("-")[0].split(".")
+        return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None

@@ -33,6 +33,11 @@ GLOBAL_SETTINGS = {
     "time_set_clock": "time_set_clock",
     "gpus_per_node": "gpus_per_node",
     "gpu_type": "gpu_type",
+    "munge_key_file": "munge_key_file",
+    "slurm_partition": "slurm_partition",
+    "slurm_memory_margin": "slurm_memory_margin",
+    "slurm_options": "slurm_options",
+    "fake_gpu_devices": "fake_gpu_devices",
 }
 
 # How to fix each field, appended to every error about it.
@@ -47,6 +52,12 @@ FIXES = {
     "ntp_pools": "set ntp_pools in group_data/all.py to a list of NTP pool host names",
     "gpus_per_node": "set gpus_per_node in group_data/all.py to a whole number, 0 or more",
     "gpu_type": "set gpu_type in group_data/all.py: lowercase letters, digits and '_' only",
+    "munge_key_file": "set munge_key_file in group_data/all.py to None (the controller makes the key) "
+    "or to a file of 32 to 1024 random bytes on the deploying machine",
+    "slurm_partition": "set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
+    "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
+    "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value",
+    "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
     "nodes": "edit the node list in inventory.py",
     "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
     "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
@@ -86,6 +97,27 @@ class Node(BaseModel):
         return "compute" in self.roles
 
 
+class SlurmNode(BaseModel):
+    """A compute node as slurm.conf and gres.conf describe it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    addr: IPv4Address
+    cpus: int
+    boards: int
+    sockets_per_board: int
+    cores_per_socket: int
+    threads_per_core: int
+    real_memory: int
+    gpus: int
+
+    @property
+    def gpu_files(self) -> str:
+        """The device files of this node's GPUs, in Slurm's range syntax."""
+        return "/dev/nvidia0" if self.gpus == 1 else f"/dev/nvidia[0-{self.gpus - 1}]"
+
+
 class ClusterSpec(BaseModel):
     """The whole cluster as the deploy should make it."""
 
@@ -100,6 +132,11 @@ class ClusterSpec(BaseModel):
     time_set_clock: bool = True
     gpus_per_node: int = Field(1, ge=0)
     gpu_type: str = "rtx5090"
+    munge_key_file: Path | None = None
+    slurm_partition: str = Field("gpu", pattern=r"^[A-Za-z0-9_-]+$")
+    slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
+    slurm_options: dict[str, str | int] = {}
+    fake_gpu_devices: bool = False
     nodes: tuple[Node, ...] = Field(min_length=1)
 
     @field_validator("cluster_name")
@@ -125,6 +162,18 @@ class ClusterSpec(BaseModel):
         for path in (value, value.with_name(value.name + ".pub")):
             if not path.is_file():
                 raise ValueError(f"{path} does not exist")
+        return value
+
+    @field_validator("munge_key_file")
+    @classmethod
+    def _usable_munge_key(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"{value} does not exist")
+        if not 32 <= value.stat().st_size <= 1024:
+            raise ValueError(f"{value} holds {value.stat().st_size} bytes; munge needs 32 to 1024")
         return value
 
     @field_validator("gpu_type")
@@ -180,6 +229,23 @@ class ClusterSpec(BaseModel):
     @property
     def deployer_public_key(self) -> str:
         return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
+
+    def slurm_nodes(self, hardware: Mapping[str, Mapping[str, int]]) -> tuple[SlurmNode, ...]:
+        """slurm.conf node lines from each compute node's `slurmd -C`, memory held back by the margin."""
+        return tuple(
+            SlurmNode(
+                name=node.name,
+                addr=node.ip,
+                cpus=hardware[node.name]["CPUs"],
+                boards=hardware[node.name].get("Boards", 1),
+                sockets_per_board=hardware[node.name]["SocketsPerBoard"],
+                cores_per_socket=hardware[node.name]["CoresPerSocket"],
+                threads_per_core=hardware[node.name]["ThreadsPerCore"],
+                real_memory=int(hardware[node.name]["RealMemory"] * (1 - self.slurm_memory_margin)),
+                gpus=self.gpus_per_node,
+            )
+            for node in self.compute_nodes
+        )
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

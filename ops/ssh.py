@@ -23,6 +23,7 @@ from pyinfra.operations import files, python, server
 
 from ops.facts import PublicKeyFile, SshHostKey
 from ops.render import render
+from ops.shared import when_known
 from ops.spec import ClusterSpec, Node, current
 
 # Sorts before Ubuntu's 50-cloud-init.conf: for sshd the first value read wins.
@@ -64,29 +65,16 @@ def _controller_key(spec: ClusterSpec, node: Node) -> None:
             commands=[f"ssh-keygen -q -t ed25519 -N '' -C {admin}@{node.name} -f {key}"],
             _sudo=False,
         )
-    public_key = controller.get_fact(PublicKeyFile, path=f"{key}.pub")
-    if public_key:
-        server.user_authorized_keys(
+    when_known(
+        "Authorize the controller's admin key",
+        lambda: controller.get_fact(PublicKeyFile, path=f"{key}.pub"),
+        lambda public_key: server.user_authorized_keys(
             name="Authorize the controller's admin key",
             user=admin,
             public_keys=[public_key],
             delete_keys=False,
-        )
-    else:  # first run: the key is made in this run, so read it once it exists
-        python.call(
-            name="Authorize the controller's admin key",
-            function=_authorize_new_controller_key,
-            controller=controller,
-            path=f"{key}.pub",
-            admin=admin,
-        )
-
-
-def _authorize_new_controller_key(controller, path: str, admin: str) -> None:
-    ok, output = controller.run_shell_command(f"cat {path}")
-    if not ok:
-        raise OperationError(f"could not read {path} on {controller.name}: {output.stderr}")
-    server.user_authorized_keys(user=admin, public_keys=[output.stdout.strip()], delete_keys=False)
+        ),
+    )
 
 
 def _host_keys(spec: ClusterSpec) -> list[tuple[Node, str]]:

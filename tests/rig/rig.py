@@ -116,11 +116,17 @@ class Rig:
     def down(self) -> None:
         self.compose("down", "-v")
 
-    def deploy(self, *args: str, inventory: str | None = None, first_login: bool = False) -> Deploy:
-        """Run deploy.py with pyinfra over SSH (first_login: log in with the password)."""
+    def deploy(
+        self,
+        *args: str,
+        inventory: str | None = None,
+        first_login: bool = False,
+        deploy_file: str = "deploy.py",
+    ) -> Deploy:
+        """Run deploy.py (or another deploy file) with pyinfra over SSH (first_login: with the password)."""
         env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0"}
         inventory = inventory or str(HERE / "inventory.py")
-        cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, "deploy.py", *args]
+        cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, deploy_file, *args]
         start = time.monotonic()
         proc = subprocess.run(
             cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL

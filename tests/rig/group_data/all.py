@@ -10,3 +10,4 @@ cluster_network = RIG.subnet
 deployer_ssh_key = str(RIG.key)
 ntp_pools = []  # the rig reaches no NTP servers; node0 serves the others
 time_set_clock = False  # the containers share the build machine's clock: never set it
+fake_gpu_devices = True  # no GPU here: stand-in /dev/nvidia* nodes so slurmd loads gres.conf

@@ -1,0 +1,65 @@
+"""Munge: one key for the whole cluster, so every node trusts every other node's credentials.
+
+The key is made once on the controller (or taken from `munge_key_file` on the deploying machine)
+and copied to the other nodes through the deploy's memory only: never a file in the project, the
+repository or the logs. munged restarts only when its key changed.
+"""
+
+import base64
+from io import BytesIO
+
+from pyinfra import host, state
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from ops.facts import Base64File
+from ops.shared import when_known
+from ops.spec import current
+
+KEY = "/etc/munge/munge.key"
+KEY_OWNER = {"user": "munge", "group": "munge", "mode": "400"}
+
+
+@deploy("Munge")
+def configure():
+    spec = current()
+    node = spec.node(host.name)
+    apt.packages(name="Install munge", packages=["munge"], update=True, cache_time=3600)
+
+    if spec.munge_key_file:
+        key_ops = [
+            files.put(
+                name="Install the operator's munge key", src=str(spec.munge_key_file), dest=KEY, **KEY_OWNER
+            )
+        ]
+    elif node.is_controller:
+        key_ops = []
+        if not host.get_fact(File, path=KEY):
+            key_ops.append(
+                server.shell(
+                    name="Create the cluster's munge key",
+                    commands=[f"test -s {KEY} || mungekey --create --keyfile {KEY}"],
+                )
+            )
+        key_ops.append(files.file(name="Protect the munge key", path=KEY, **KEY_OWNER))
+    else:
+        controller = state.inventory.get_host(spec.controller.name)
+        key_ops = [
+            when_known(
+                "Copy the controller's munge key",
+                lambda: controller.get_fact(Base64File, path=KEY),
+                lambda key: files.put(
+                    name="Copy the controller's munge key",
+                    src=BytesIO(base64.b64decode(key)),
+                    dest=KEY,
+                    **KEY_OWNER,
+                ),
+            )
+        ]
+
+    systemd.service(name="Run munged", service="munge", running=True, enabled=True)
+    systemd.service(
+        name="Restart munged for its new key", service="munge", restarted=True, _if=any_changed(*key_ops)
+    )

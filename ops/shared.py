@@ -1,0 +1,41 @@
+"""Values one host needs from another (the controller's keys, every node's hardware).
+
+On a converged cluster the value is read while planning, so the operations that use it are
+planned like any other and report no change. On the first run the value does not exist yet (the
+package that makes it is installed in this very run), so the same operations are applied when
+the run reaches them, from the value read at that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import python
+
+T = TypeVar("T")
+
+
+def when_known(name: str, read: Callable[[], T | None], apply: Callable[[T], Any]) -> Any:
+    """Call apply(value) now if read() has the value, else once the run reaches this point.
+
+    Returns the operation it planned (apply's result, or the deferred call), for `_if=` checks.
+    """
+    value = read()
+    if value is not None:
+        return apply(value)
+
+    def later() -> None:
+        value = read()
+        if value is None:
+            raise OperationError(f"{name}: the value is still missing after the steps that make it")
+        apply(value)
+
+    return python.call(name=name, function=later)
+
+
+def did_change(ops) -> Callable[[], bool]:
+    """An `_if=` condition: whether any of the operations (one, a list, or a deferred call) changed."""
+    ops = ops if isinstance(ops, list) else [ops]
+    return lambda: any(op.did_change() for op in ops)

@@ -1,0 +1,115 @@
+"""Slurm by role: slurmctld on the controller, slurmd on every compute node, the client everywhere.
+
+slurm.conf, gres.conf and cgroup.conf are rendered from templates and identical on every node.
+The node lines come from each node's own `slurmd -C`. Daemons restart only when their
+configuration changed, so a run that changes nothing restarts nothing.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from types import SimpleNamespace
+
+from pyinfra import host, state
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import apt, files, systemd
+
+from ops.facts import SlurmdHardware, SlurmVersion
+from ops.render import render
+from ops.shared import did_change, when_known
+from ops.spec import ClusterSpec, current
+
+PATHS = SimpleNamespace(
+    conf_dir="/etc/slurm",
+    state_save="/var/lib/slurm/slurmctld",
+    slurmd_spool="/var/lib/slurm/slurmd",
+    log_dir="/var/log/slurm",
+)
+
+# The configuration written here is valid unchanged for Slurm 22.05 (Debian 12), 23.11 (Ubuntu
+# 24.04) and 24.11 (Debian 13); the rig tests the first and the last. A setting that has to differ
+# between releases goes in release_settings() and nowhere else.
+OLDEST = (22, 5)
+
+
+def release_settings(version: tuple[int, ...]) -> dict:
+    """Template settings that depend on the Slurm release (none so far); refuses releases too old."""
+    if tuple(version[:2]) < OLDEST:
+        raise OperationError(
+            f"Slurm {'.'.join(map(str, version))} is older than 22.05, the oldest this project supports; "
+            "use Ubuntu 24.04 (23.11), Debian 12 (22.05) or Debian 13 (24.11)"
+        )
+    return {}
+
+
+@deploy("Slurm")
+def configure():
+    spec = current()
+    node = spec.node(host.name)
+    packages = ["slurm-client"]
+    packages += ["slurmd"] if node.is_compute else []
+    packages += ["slurmctld"] if node.is_controller else []
+    apt.packages(name="Install Slurm", packages=packages, update=True, cache_time=3600)
+
+    files.directory(name="Slurm log directory", path=PATHS.log_dir, user="slurm", group="slurm", mode="755")
+    if node.is_controller:
+        files.directory(
+            name="slurmctld state directory", path=PATHS.state_save, user="slurm", group="slurm", mode="755"
+        )
+    if node.is_compute:
+        files.directory(name="slurmd spool directory", path=PATHS.slurmd_spool, user="root", mode="755")
+
+    configs = when_known(
+        "Write slurm.conf, gres.conf and cgroup.conf",
+        lambda: _discovered(spec),
+        lambda found: _write_configs(spec, *found),
+    )
+
+    if node.is_controller:
+        systemd.service(
+            name="Restart slurmctld for its new configuration",
+            service="slurmctld",
+            restarted=True,
+            _if=did_change(configs),
+        )
+        systemd.service(name="Run slurmctld", service="slurmctld", running=True, enabled=True)
+    if node.is_compute:
+        systemd.service(
+            name="Restart slurmd for its new configuration",
+            service="slurmd",
+            restarted=True,
+            _if=did_change(configs),
+        )
+        systemd.service(name="Run slurmd", service="slurmd", running=True, enabled=True)
+
+
+def _discovered(spec: ClusterSpec):
+    """Every compute node's `slurmd -C` and this node's Slurm release, or None before slurmd exists."""
+    hardware = {n.name: state.inventory.get_host(n.name).get_fact(SlurmdHardware) for n in spec.compute_nodes}
+    version = host.get_fact(SlurmVersion)
+    if version is None or None in hardware.values():
+        return None
+    return hardware, version
+
+
+def _write_configs(spec: ClusterSpec, hardware, version):
+    nodes = spec.slurm_nodes(hardware)
+    context = {
+        "spec": spec,
+        "nodes": nodes,
+        "paths": PATHS,
+        **release_settings(version),
+        "def_mem_per_cpu": min(n.real_memory // n.cpus for n in nodes),
+    }
+    return [
+        files.put(
+            name=f"Write {PATHS.conf_dir}/{name}",
+            src=StringIO(render(f"{name}.j2", **context)),
+            dest=f"{PATHS.conf_dir}/{name}",
+            user="root",
+            group="root",
+            mode="644",
+        )
+        for name in ("slurm.conf", "gres.conf", "cgroup.conf")
+    ]

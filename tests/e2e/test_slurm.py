@@ -1,0 +1,191 @@
+"""Munge and Slurm on the rig: GRES, node lines from `slurmd -C`, scheduling, cgroup fencing, restarts.
+
+Stand-in used here: the rig has no GPU, so `fake_gpu_devices` (tests/rig/group_data/all.py) makes
+/dev/nvidia0 a character device with NVIDIA's major number and no driver behind it. slurmd loads
+gres.conf against it and the device cgroup fences it; opening it where allowed gives ENXIO (no
+driver), where denied EPERM. Everything else (munged, slurmctld, slurmd, cgroups) is real.
+"""
+
+from __future__ import annotations
+
+import base64
+import runpy
+import time
+
+import pytest
+
+NODES = ("node0", "node1", "node2")
+GROUP_DATA = runpy.run_path("group_data/all.py")
+
+
+def wait_for(probe, timeout=90, pause=2):
+    deadline = time.time() + timeout
+    while True:
+        result = probe()
+        if result or time.time() > deadline:
+            return result
+        time.sleep(pause)
+
+
+def as_admin(rig, command: str, node="node0", check=True):
+    return rig.run(node, f"su - {rig.admin_user} -c {_quote(command)}", check=check)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@pytest.fixture(scope="module")
+def cluster(second_deploy, rig):
+    """The deployed rig, once every node has registered with slurmctld."""
+    expected = {f"{node} idle gpu:{GROUP_DATA['gpu_type']}:1" for node in NODES}
+
+    def registered():
+        out = rig.run("node0", "sinfo -N -h -o '%N %T %G'", check=False).stdout
+        return set(out.split("\n")) - {""} == expected
+
+    assert wait_for(registered), rig.run("node0", "sinfo -N; tail -20 /var/log/slurm/slurmctld.log").stdout
+    return rig
+
+
+def test_sinfo_shows_every_node_idle_with_one_gpu(cluster):
+    lines = cluster.run("node0", "sinfo -N -h -o '%N %T %G %P'").stdout.split("\n")
+    assert sorted(line for line in lines if line) == [
+        f"{node} idle gpu:rtx5090:1 {GROUP_DATA['slurm_partition']}*" for node in NODES
+    ]
+
+
+def test_node_lines_agree_with_slurmd_c_and_the_margin(cluster):
+    margin = GROUP_DATA["slurm_memory_margin"]
+    for node in NODES:
+        found = dict(f.split("=", 1) for f in cluster.run(node, "slurmd -C").stdout.split("\n")[0].split())
+        shown = dict(
+            f.split("=", 1)
+            for f in cluster.run("node0", f"scontrol -o show node {node}").stdout.split()
+            if "=" in f
+        )
+        assert shown["CPUTot"] == found["CPUs"]
+        assert shown["CoresPerSocket"] == found["CoresPerSocket"]
+        assert shown["ThreadsPerCore"] == found["ThreadsPerCore"]
+        assert int(shown["RealMemory"]) == int(int(found["RealMemory"]) * (1 - margin))
+        assert int(shown["RealMemory"]) < int(found["RealMemory"])
+
+
+def test_configs_are_identical_on_every_node(cluster):
+    for name in ("slurm.conf", "gres.conf", "cgroup.conf"):
+        sums = {cluster.run(node, f"sha256sum /etc/slurm/{name}").stdout.split()[0] for node in NODES}
+        assert len(sums) == 1, name
+    gres = cluster.run("node0", "grep -v '^#' /etc/slurm/gres.conf").stdout.split("\n")
+    assert [line for line in gres if line] == [
+        f"NodeName={node} Name=gpu Type=rtx5090 File=/dev/nvidia0" for node in NODES
+    ]
+
+
+def test_munge_key_is_one_key_owned_and_protected(cluster, outputs):
+    sums = {cluster.run(node, "sha256sum /etc/munge/munge.key").stdout.split()[0] for node in NODES}
+    assert len(sums) == 1
+    for node in NODES:
+        assert (
+            cluster.run(node, "stat -c '%U:%G %a' /etc/munge/munge.key").stdout.strip() == "munge:munge 400"
+        )
+    key = cluster.run("node0", "base64 -w0 /etc/munge/munge.key").stdout.strip()
+    raw = base64.b64decode(key)
+    for output in outputs:
+        for secret in (key, key[:24], raw.hex()[:32]):
+            assert secret not in output
+
+
+def test_munge_round_trip_between_all_nine_ordered_pairs(cluster):
+    for source in NODES:
+        for target in NODES:
+            credential = cluster.run(source, "munge -n").stdout.strip()
+            decoded = cluster.run(target, "unmunge", stdin=credential + "\n", check=False).stdout
+            assert "STATUS:          Success (0)" in decoded, (source, target, decoded)
+
+
+def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, outputs):
+    ok = cluster.deploy(deploy_file="validate.py")
+    assert ok.returncode == 0, ok.output[-3000:]
+    cluster.run("node2", "cp -a /etc/munge/munge.key /root/munge.key.good")
+    cluster.run("node2", "head -c 1024 /dev/urandom > /etc/munge/munge.key && systemctl restart munge")
+    try:
+        bad = cluster.deploy(deploy_file="validate.py")
+        outputs.append(bad.output)
+        assert bad.returncode != 0
+        assert "node0 -> node2: unmunge: Error: Invalid credential" in bad.output
+        assert sorted(bad.results["results"]["failed_hosts"]) == list(NODES)  # each sees node2's bad key
+        healed = cluster.deploy()
+        outputs.append(healed.output)
+        assert healed.changed()["Munge | Copy the controller's munge key"] == ["node2"]
+        assert healed.changed()["Munge | Restart munged for its new key"] == ["node2"]
+    finally:
+        cluster.run("node2", "cp -a /root/munge.key.good /etc/munge/munge.key && systemctl restart munge")
+    assert cluster.deploy(deploy_file="validate.py").returncode == 0
+
+
+def test_three_gpu_jobs_run_at_once_on_three_nodes_and_a_fourth_waits(cluster):
+    ids = [
+        as_admin(cluster, "sbatch --parsable --gres=gpu:1 -o /dev/null --wrap 'sleep 60'").stdout.strip()
+        for _ in range(4)
+    ]
+    try:
+
+        def states():
+            out = cluster.run("node0", f"squeue -h -j {','.join(ids)} -o '%i %T %N %r'").stdout
+            rows = {row.split()[0]: row.split()[1:] for row in out.strip().split("\n") if row}
+            return rows if sum(r[0] == "RUNNING" for r in rows.values()) == 3 else None
+
+        rows = wait_for(states, timeout=60, pause=1)
+        assert rows, cluster.run("node0", "squeue").stdout
+        running = [r for r in rows.values() if r[0] == "RUNNING"]
+        assert sorted(r[1] for r in running) == list(NODES)
+        assert rows[ids[3]] == ["PENDING", "Resources"]
+    finally:
+        cluster.run("node0", f"scancel {' '.join(ids)}")
+
+
+def test_gpu_job_sees_its_gpu_and_a_job_without_one_is_denied(cluster):
+    with_gpu = as_admin(
+        cluster,
+        "srun --gres=gpu:1 -w node1 sh -c 'echo CVD=$CUDA_VISIBLE_DEVICES; cat /dev/nvidia0'",
+        check=False,
+    )
+    assert "CVD=0" in with_gpu.stdout
+    assert "No such device or address" in with_gpu.stderr  # allowed by the cgroup; no driver behind it
+    without = as_admin(
+        cluster, "srun -w node1 sh -c 'echo CVD=$CUDA_VISIBLE_DEVICES; cat /dev/nvidia0'", check=False
+    )
+    assert "CVD=\n" in without.stdout
+    assert "Operation not permitted" in without.stderr  # denied by the device cgroup
+
+
+def daemon_identity(rig) -> dict[str, str]:
+    """PID and start time of slurmctld and every slurmd."""
+    probe = "systemctl show -p MainPID -p ExecMainStartTimestamp --value {}"
+    result = {"slurmctld": rig.run("node0", probe.format("slurmctld")).stdout}
+    result |= {f"slurmd@{node}": rig.run(node, probe.format("slurmd")).stdout for node in NODES}
+    assert all(value.split("\n")[0] not in ("", "0") for value in result.values()), result
+    return result
+
+
+def test_tunable_change_applies_and_a_no_change_run_restarts_nothing(cluster, outputs, tmp_path):
+    options = {**GROUP_DATA["slurm_options"], "MessageTimeout": 25}
+    (tmp_path / "all.py").write_text(f"slurm_options = {options!r}\n")
+    changed = cluster.deploy("--group-data", str(tmp_path))
+    outputs.append(changed.output)
+    assert changed.returncode == 0, changed.output[-3000:]
+    config = cluster.run("node0", "scontrol show config").stdout
+    assert "MessageTimeout          = 25 sec" in config
+
+    before = daemon_identity(cluster)
+    again = cluster.deploy("--group-data", str(tmp_path))
+    outputs.append(again.output)
+    assert again.returncode == 0
+    assert again.changed() == {}
+    assert again.results["results"]["totals"]["success"] == 0
+    assert daemon_identity(cluster) == before
+
+    restored = cluster.deploy()
+    outputs.append(restored.output)
+    assert restored.returncode == 0
+    assert "MessageTimeout          = 10 sec" in cluster.run("node0", "scontrol show config").stdout
