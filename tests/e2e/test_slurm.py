@@ -112,8 +112,9 @@ def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, output
         bad = cluster.deploy(deploy_file="validate.py")
         outputs.append(bad.output)
         assert bad.returncode != 0
-        assert "node0 -> node2: unmunge: Error: Invalid credential" in bad.output
-        assert sorted(bad.results["results"]["failed_hosts"]) == list(NODES)  # each sees node2's bad key
+        for pair in ("node0 -> node2", "node1 -> node2", "node2 -> node0", "node2 -> node1"):
+            assert f"{pair}: unmunge: Error: Invalid credential" in bad.output
+        assert "node0 -> node1" not in bad.output
         healed = cluster.deploy()
         outputs.append(healed.output)
         assert healed.changed()["Munge | Copy the controller's munge key"] == ["node2"]
