@@ -6,6 +6,7 @@ The rig is left running for `pyinfra tests/rig/inventory.py ...`; `make rig-down
 from __future__ import annotations
 
 import sys
+import time
 
 import paramiko
 from rig import RIG
@@ -78,6 +79,16 @@ def main() -> int:
     print(f"Second deploy (key login):      {second.seconds:6.1f} s, {changed} changes (idempotent)")
     print("Verified:")
     ok = verify() and changed == 0
+    print("\nSlurm (sinfo -N):")
+    deadline = time.time() + 90
+    sinfo = ""
+    while sinfo.count("idle") < len(RIG.nodes) and time.time() < deadline:
+        sinfo = RIG.run("node0", "sinfo -N -o '%N %T %G %P'", check=False).stdout
+        time.sleep(1)
+    print("  " + sinfo.strip().replace("\n", "\n  "))
+    ok = check("every node idle with its GPU", sinfo.count("idle gpu:") == len(RIG.nodes)) and ok
+    validate = RIG.deploy(deploy_file="validate.py")
+    ok = check("validate.py (munge round trip, every ordered pair)", validate.returncode == 0) and ok
     print(
         "\nThe rig is left running: `pyinfra tests/rig/inventory.py deploy.py` deploys to it again, "
         "`make rig-down` removes it."
