@@ -6,7 +6,7 @@ planned, so nothing on any host changes.
 
 from pyinfra import host
 
-from ops import fake_gpu, hosts, munge, slurm, ssh, timesync
+from ops import fake_gpu, hosts, jobs, munge, pytorch, slurm, ssh, timesync
 from ops.spec import current
 
 spec = current()
@@ -17,4 +17,7 @@ ssh.configure()
 munge.configure()
 if spec.fake_gpu_devices and spec.node(host.name).is_compute:
     fake_gpu.configure()  # rig only: no GPU on the build machine
+jobs.configure()
 slurm.configure()
+if spec.pytorch:
+    pytorch.configure()

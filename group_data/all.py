@@ -32,5 +32,15 @@ slurm_options = {
     "MailProg": "/bin/true",  # the nodes send no mail
 }
 
+# PyTorch: one virtual environment at the same path on every node, the same release everywhere.
+# 2.7.0 is the first release with RTX 5090 (sm_120) kernels, from the cu128 index.
+pytorch = True
+torch_version = "2.9.1"
+torch_index_url = "https://download.pytorch.org/whl/cu128"
+torch_venv = "/opt/pytorch"
+# None: each node downloads from the index. A folder on the deploying machine: install offline from
+# wheels collected there once (pip download -d DIR torch==VERSION --index-url URL), copied to nodes.
+torch_wheelhouse = None
+
 # Every operation runs with sudo as the admin user (the password is asked for or passed in).
 _sudo = True

@@ -146,3 +146,44 @@ class SlurmVersion(FactBase):
         version = words[-1] if words else ""
         parts = version.split("-")[0].split(".")
         return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None
+
+
+class InterfaceWithAddress(FactBase):
+    """
+    Returns the name of the network interface that holds an IPv4 address, or ``None``.
+
+    .. code:: python
+
+        "eno1"
+    """
+
+    def command(self, ip: str) -> str:
+        return f"ip -o -4 addr show | awk '$4 ~ \"^{ip}/\" {{print $2}}'"
+
+    def process(self, output):
+        names = [line.strip().split("@")[0] for line in output if line.strip()]
+        return names[0] if names else None
+
+
+class TorchVersion(FactBase):
+    """
+    Returns the PyTorch version in a virtual environment, the CUDA it was built for, and numpy's.
+
+    .. code:: python
+
+        {"torch": "2.9.1+cu128", "cuda": "12.8", "numpy": "2.3.5"}
+    """
+
+    def command(self, venv: str) -> str:
+        return (
+            f"test -x {venv}/bin/python && {venv}/bin/python -c "
+            "'import torch; print(torch.__version__); print(torch.version.cuda); "
+            "import numpy; print(numpy.__version__)' 2>/dev/null || true"
+        )
+
+    def process(self, output):
+        lines = [line.strip() for line in output if line.strip()]
+        if not lines:
+            return None
+        lines += [None] * (3 - len(lines))
+        return {"torch": lines[0], "cuda": None if lines[1] == "None" else lines[1], "numpy": lines[2]}

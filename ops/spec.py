@@ -18,6 +18,9 @@ from pyinfra.api.exceptions import PyinfraError
 
 Role = Literal["controller", "compute"]
 
+# GRES types of Blackwell consumer GPUs (compute capability 12.0): PyTorch supports them from 2.7.
+SM120_GPU_TYPES = {"rtx5090", "rtx5080", "rtx5070"}
+
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -38,6 +41,11 @@ GLOBAL_SETTINGS = {
     "slurm_memory_margin": "slurm_memory_margin",
     "slurm_options": "slurm_options",
     "fake_gpu_devices": "fake_gpu_devices",
+    "pytorch": "pytorch",
+    "torch_version": "torch_version",
+    "torch_index_url": "torch_index_url",
+    "torch_wheelhouse": "torch_wheelhouse",
+    "torch_venv": "torch_venv",
 }
 
 # How to fix each field, appended to every error about it.
@@ -58,6 +66,12 @@ FIXES = {
     "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
     "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value",
     "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
+    "pytorch": "set pytorch in group_data/all.py to True or False",
+    "torch_version": "set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
+    "torch_index_url": "set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
+    "torch_wheelhouse": "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels "
+    "(collect them with `pip download -d DIR torch==VERSION --index-url URL`)",
+    "torch_venv": "set torch_venv in group_data/all.py to an absolute path",
     "nodes": "edit the node list in inventory.py",
     "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
     "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
@@ -137,6 +151,11 @@ class ClusterSpec(BaseModel):
     slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
     slurm_options: dict[str, str | int] = {}
     fake_gpu_devices: bool = False
+    pytorch: bool = True
+    torch_version: str = Field("2.9.1", pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$")
+    torch_index_url: str = "https://download.pytorch.org/whl/cu128"
+    torch_wheelhouse: Path | None = None
+    torch_venv: str = Field("/opt/pytorch", pattern=r"^/[A-Za-z0-9._/-]+$")
     nodes: tuple[Node, ...] = Field(min_length=1)
 
     @field_validator("cluster_name")
@@ -175,6 +194,31 @@ class ClusterSpec(BaseModel):
         if not 32 <= value.stat().st_size <= 1024:
             raise ValueError(f"{value} holds {value.stat().st_size} bytes; munge needs 32 to 1024")
         return value
+
+    @field_validator("torch_wheelhouse")
+    @classmethod
+    def _wheelhouse_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value.expanduser() if value else None
+
+    @model_validator(mode="after")
+    def _torch_drives_the_gpu(self) -> ClusterSpec:
+        if not self.pytorch:
+            return self
+        release = tuple(int(p) for p in self.torch_version.split("+")[0].split(".")[:2])
+        if self.gpu_type in SM120_GPU_TYPES and release < (2, 7):
+            raise ValueError(
+                f"torch_version: {self.torch_version} has no kernels for the {self.gpu_type} (sm_120); "
+                "fix: set torch_version to 2.7.0 or newer, from the cu128 index"
+            )
+        if self.torch_wheelhouse and not any(self.torch_wheelhouse.glob(f"torch-{self.torch_version}*.whl")):
+            raise ValueError(
+                f"torch_wheelhouse: {self.torch_wheelhouse} holds no wheel of torch {self.torch_version}; "
+                f"fix: pip download -d {self.torch_wheelhouse} torch=={self.torch_version} --index-url "
+                f"{self.torch_index_url}"
+            )
+        return self
 
     @field_validator("gpu_type")
     @classmethod
@@ -311,8 +355,9 @@ def _describe(exc: ValidationError, names: list[str]) -> list[str]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required setting is missing"
-        if message.startswith("nodes: "):
-            where, message = "nodes", message.removeprefix("nodes: ")
+        for prefix in ("nodes", "torch_version", "torch_wheelhouse"):
+            if message.startswith(f"{prefix}: "):
+                where, message = prefix, message.removeprefix(f"{prefix}: ")
         fix = None if "fix:" in message else FIXES.get(field)
         lines.append(f"{where}: {message}" + (f"; fix: {fix}" if fix else ""))
     return lines

@@ -62,6 +62,16 @@ class Rig:
         return self.state_dir / "id_ed25519"
 
     @property
+    def torch(self) -> str | None:
+        """The torch release the rig installs: a CPU build, which exists here only for Python 3.11
+        (Debian 12); the Debian 13 rig (Python 3.13) runs without PyTorch."""
+        return "2.13.0+cpu" if self.suite == "bookworm" else None
+
+    @property
+    def wheelhouse(self) -> Path:
+        return self.state_dir / "wheelhouse"
+
+    @property
     def known_hosts(self) -> Path:
         return self.state_dir / "known_hosts"
 
@@ -85,6 +95,9 @@ class Rig:
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rig-deployer", "-f", str(self.key)],
                 check=True,
             )
+        if self.torch and not any(self.wheelhouse.glob("numpy-*.whl")):
+            download = [sys.executable, "-m", "pip", "download", "-q", "-d", str(self.wheelhouse)]
+            subprocess.run([*download, f"torch=={self.torch}", "numpy"], check=True)
         image = subprocess.run(
             ["bash", str(HERE / "build-image.sh"), self.suite], check=True, capture_output=True, text=True
         ).stdout.split()[-1]

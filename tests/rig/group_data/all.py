@@ -11,3 +11,6 @@ deployer_ssh_key = str(RIG.key)
 ntp_pools = []  # the rig reaches no NTP servers; node0 serves the others
 time_set_clock = False  # the containers share the build machine's clock: never set it
 fake_gpu_devices = True  # no GPU here: stand-in /dev/nvidia* nodes so slurmd loads gres.conf
+pytorch = RIG.torch is not None
+torch_version = RIG.torch or "2.13.0+cpu"
+torch_wheelhouse = str(RIG.wheelhouse)  # collected once on this machine by tests/rig/rig.py

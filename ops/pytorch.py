@@ -1,0 +1,50 @@
+"""PyTorch in one virtual environment, at the same path and the same release on every node.
+
+From the configured wheel index, or offline from a wheelhouse collected once on the deploying
+machine and copied to every node (one download instead of one per node).
+"""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, pip, server
+
+from ops.facts import TorchVersion
+from ops.spec import current
+
+WHEELHOUSE = "/opt/gpucluster/wheelhouse"
+
+
+@deploy("PyTorch")
+def configure():
+    spec = current()
+    apt.packages(name="Install python3-venv", packages=["python3-venv"], update=True, cache_time=3600)
+    pip.virtualenv(
+        name=f"Create the virtual environment {spec.torch_venv}",
+        path=spec.torch_venv,
+        python="python3",
+        venv=True,
+    )
+    if spec.torch_wheelhouse:
+        files.sync(
+            name=f"Copy the wheelhouse to {WHEELHOUSE}",
+            src=str(spec.torch_wheelhouse),
+            dest=WHEELHOUSE,
+            delete=True,
+        )
+        source = f"--no-index --find-links {WHEELHOUSE}"
+    else:
+        source = f"--index-url {spec.torch_index_url}"
+    # Read with our own fact: pyinfra's pip facts miss local versions such as 2.9.1+cu128.
+    installed = host.get_fact(TorchVersion, venv=spec.torch_venv)
+    if not installed or not installed["numpy"] or not _same_release(installed["torch"], spec.torch_version):
+        server.shell(
+            name=f"Install torch {spec.torch_version} and numpy",
+            commands=[
+                f"{spec.torch_venv}/bin/pip install --quiet {source} torch=={spec.torch_version} numpy"
+            ],
+        )
+
+
+def _same_release(installed: str, wanted: str) -> bool:
+    """2.9.1+cu128 satisfies 2.9.1; a wanted local version (2.13.0+cpu) must match exactly."""
+    return installed == wanted if "+" in wanted else installed.split("+")[0] == wanted
