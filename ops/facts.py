@@ -187,3 +187,22 @@ class TorchVersion(FactBase):
             return None
         lines += [None] * (3 - len(lines))
         return {"torch": lines[0], "cuda": None if lines[1] == "None" else lines[1], "numpy": lines[2]}
+
+
+class CommandResult(FactBase):
+    """
+    Returns the exit code and the combined output of a command, whatever the exit code.
+    validate.py reads the outcome of the jobs it runs through Slurm with it.
+
+    .. code:: python
+
+        {"rc": 0, "output": "node0\nnode1\nnode2"}
+    """
+
+    def command(self, command: str) -> str:
+        return f'( {command} ) 2>&1; echo "rc=$?"'
+
+    def process(self, output):
+        lines = list(output)
+        rc = int(lines.pop()[3:]) if lines and lines[-1].startswith("rc=") else -1
+        return {"rc": rc, "output": "\n".join(lines)}

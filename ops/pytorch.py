@@ -36,7 +36,7 @@ def configure():
         source = f"--index-url {spec.torch_index_url}"
     # Read with our own fact: pyinfra's pip facts miss local versions such as 2.9.1+cu128.
     installed = host.get_fact(TorchVersion, venv=spec.torch_venv)
-    if not installed or not installed["numpy"] or not _same_release(installed["torch"], spec.torch_version):
+    if not installed or not installed["numpy"] or not same_release(installed["torch"], spec.torch_version):
         server.shell(
             name=f"Install torch {spec.torch_version} and numpy",
             commands=[
@@ -45,6 +45,6 @@ def configure():
         )
 
 
-def _same_release(installed: str, wanted: str) -> bool:
+def same_release(installed: str, wanted: str) -> bool:
     """2.9.1+cu128 satisfies 2.9.1; a wanted local version (2.13.0+cpu) must match exactly."""
     return installed == wanted if "+" in wanted else installed.split("+")[0] == wanted
