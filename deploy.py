@@ -6,7 +6,7 @@ planned, so nothing on any host changes.
 
 from pyinfra import host
 
-from ops import fake_gpu, hosts, jobs, munge, pytorch, slurm, ssh, timesync
+from ops import desktop, fake_gpu, hosts, jobs, munge, nvidia, pytorch, slurm, ssh, timesync
 from ops.spec import current
 
 spec = current()
@@ -14,6 +14,8 @@ spec = current()
 hosts.configure()
 timesync.configure()
 ssh.configure()
+if spec.nvidia.enabled:
+    nvidia.configure()  # driver and CUDA; reboots a node only when its driver changed
 munge.configure()
 if spec.fake_gpu_devices and spec.node(host.name).is_compute:
     fake_gpu.configure()  # rig only: no GPU on the build machine
@@ -21,3 +23,5 @@ jobs.configure()
 slurm.configure()
 if spec.pytorch:
     pytorch.configure()
+if spec.node(host.name).is_controller:
+    desktop.configure()  # the optional desktop, node0 only

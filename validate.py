@@ -21,7 +21,7 @@ def validate() -> None:
     report.run("munge round trip", checks.munge_round_trip, spec)
     if spec.pytorch:
         report.run("PyTorch everywhere", checks.torch_everywhere, spec)
-    needs = ("Slurm nodes up",)
+    needs = ("Slurm nodes up", "munge round trip")
     report.run("single-node GPU job", checks.single_gpu_job, spec, needs=needs)
     report.run("GPU jobs in parallel", checks.parallel_gpu_jobs, spec, needs=needs)
     report.run("GPU isolation", checks.gpu_isolation, spec, needs=needs)

@@ -42,5 +42,23 @@ torch_venv = "/opt/pytorch"
 # wheels collected there once (pip download -d DIR torch==VERSION --index-url URL), copied to nodes.
 torch_wheelhouse = None
 
+# NVIDIA driver and CUDA (ops/nvidia.py), checked against the GPU before any host is touched
+# (ops/gpu.py). An RTX 5090 (Blackwell, sm_120) needs driver branch 570 or newer with the open
+# kernel modules and CUDA 12.8 or newer: the guide's 560 and 12.6 cannot drive it.
+nvidia = {
+    "enabled": True,  # False: leave the driver and CUDA to someone else (the rig does)
+    "gpu": "NVIDIA GeForce RTX 5090",  # as nvidia-smi names it; a row of ops/gpu.py's table
+    "driver_branch": 580,  # Ubuntu: nvidia-driver-580-open from the Ubuntu archive
+    "driver_flavour": "open",  # "open" or "proprietary" kernel modules
+    "driver_packages": [],  # empty: chosen from the branch, flavour and OS; or name them here
+    "cuda": "12.8",  # the toolkit alone: cuda-toolkit-12-8 from NVIDIA's repository
+    "reboot": True,  # reboot a node (one at a time) only when its installed driver is not the loaded one
+    # node0 only: "none", "gnome-minimal" (ubuntu-desktop-minimal) or "cinnamon". Its display
+    # manager stays off (boot to the console) unless asked: the GPU is needed for jobs.
+    "desktop": "none",
+    "desktop_display_manager": False,
+}
+# The driver packages are held (apt-mark hold): upgrading them is explicit, see the README.
+
 # Every operation runs with sudo as the admin user (the password is asked for or passed in).
 _sudo = True

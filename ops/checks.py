@@ -82,7 +82,7 @@ def _python(spec: ClusterSpec) -> str:
 
 
 def _probe(spec: ClusterSpec, srun_args: str) -> list[dict]:
-    result = sh(f"srun {srun_args} {_python(spec)} -c {shlex.quote(PROBE)}")
+    result = sh(f"timeout 180 srun {srun_args} {_python(spec)} -c {shlex.quote(PROBE)}")
     if result["rc"] != 0:
         raise CheckFailed(f"srun {srun_args} failed (rc {result['rc']}): {result['output'][-300:]}")
     return [json.loads(line) for line in result["output"].splitlines() if line.startswith("{")]
@@ -205,7 +205,8 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
 
         def all_slots_busy():
             queue = _queue(ids)
-            return queue if sum(v[0] == "RUNNING" for v in queue.values()) == slots else None
+            settled = queue.get(ids[-1], [""])[-1] != "None"  # the scheduler has looked at the last one
+            return queue if settled and sum(v[0] == "RUNNING" for v in queue.values()) == slots else None
 
         running = _wait(all_slots_busy, 90)
         if not running:

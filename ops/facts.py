@@ -206,3 +206,28 @@ class CommandResult(FactBase):
         lines = list(output)
         rc = int(lines.pop()[3:]) if lines and lines[-1].startswith("rc=") else -1
         return {"rc": rc, "output": "\n".join(lines)}
+
+
+class Accounts(FactBase):
+    """
+    Returns the node's users and groups from ``getent`` (no password hashes).
+
+    .. code:: python
+
+        {"users": {"slurm": {"uid": 1002, "gid": 1002, "home": "/nonexistent"}},
+         "groups": {"slurm": {"gid": 1002, "members": []}}}
+    """
+
+    def command(self) -> str:
+        return "getent passwd | sed 's/^/passwd:/'; getent group | sed 's/^/group:/'"
+
+    def process(self, output):
+        users, groups = {}, {}
+        for line in output:
+            kind, _, entry = line.partition(":")
+            fields = entry.split(":")
+            if kind == "passwd" and len(fields) >= 7:
+                users[fields[0]] = {"uid": int(fields[2]), "gid": int(fields[3]), "home": fields[5]}
+            elif kind == "group" and len(fields) >= 4:
+                groups[fields[0]] = {"gid": int(fields[2]), "members": [m for m in fields[3].split(",") if m]}
+        return {"users": users, "groups": groups}

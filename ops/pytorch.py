@@ -4,6 +4,8 @@ From the configured wheel index, or offline from a wheelhouse collected once on 
 machine and copied to every node (one download instead of one per node).
 """
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server
@@ -37,10 +39,18 @@ def configure():
     # Read with our own fact: pyinfra's pip facts miss local versions such as 2.9.1+cu128.
     installed = host.get_fact(TorchVersion, venv=spec.torch_venv)
     if not installed or not installed["numpy"] or not same_release(installed["torch"], spec.torch_version):
+        venv, wanted = spec.torch_venv, spec.torch_version
+        check = (
+            f"import torch, sys; v = torch.__version__; w = {wanted!r}; "
+            "sys.exit(not (v == w if '+' in w else v.split('+')[0] == w))"
+        )
         server.shell(
-            name=f"Install torch {spec.torch_version} and numpy",
+            name=f"Install torch {wanted} and numpy",
             commands=[
-                f"{spec.torch_venv}/bin/pip install --quiet {source} torch=={spec.torch_version} numpy"
+                f"{venv}/bin/pip install --quiet {source} torch=={wanted} numpy",
+                # pip trusts its metadata; reinstall if the importable torch is still another one
+                f"{venv}/bin/python -c {shlex.quote(check)} 2>/dev/null || "
+                f"{venv}/bin/pip install --quiet --force-reinstall --no-deps {source} torch=={wanted}",
             ],
         )
 

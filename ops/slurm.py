@@ -16,6 +16,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, files, systemd
 
 from ops.facts import SlurmdHardware, SlurmVersion
+from ops.gpu import NvidiaGpus
 from ops.render import render
 from ops.shared import did_change, when_known
 from ops.spec import ClusterSpec, current
@@ -94,7 +95,8 @@ def _discovered(spec: ClusterSpec):
 
 
 def _write_configs(spec: ClusterSpec, hardware, version):
-    nodes = spec.slurm_nodes(hardware)
+    found_gpus = {n.name: state.inventory.get_host(n.name).get_fact(NvidiaGpus) for n in spec.compute_nodes}
+    nodes = spec.slurm_nodes(hardware, found_gpus)
     context = {
         "spec": spec,
         "nodes": nodes,

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
+from ops.gpu import NvidiaSettings, gres_gpus
+
 Role = Literal["controller", "compute"]
 
 # GRES types of Blackwell consumer GPUs (compute capability 12.0): PyTorch supports them from 2.7.
@@ -41,6 +43,10 @@ GLOBAL_SETTINGS = {
     "slurm_memory_margin": "slurm_memory_margin",
     "slurm_options": "slurm_options",
     "fake_gpu_devices": "fake_gpu_devices",
+    "nvidia": "nvidia",
+    "service_accounts": "service_accounts",
+    "research_group": "research_group",
+    "users": "users",
     "pytorch": "pytorch",
     "torch_version": "torch_version",
     "torch_index_url": "torch_index_url",
@@ -66,12 +72,18 @@ FIXES = {
     "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
     "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value",
     "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
+    "nvidia": "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
+    "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, desktop_display_manager)",
     "pytorch": "set pytorch in group_data/all.py to True or False",
     "torch_version": "set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
     "torch_index_url": "set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
     "torch_wheelhouse": "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels "
     "(collect them with `pip download -d DIR torch==VERSION --index-url URL`)",
     "torch_venv": "set torch_venv in group_data/all.py to an absolute path",
+    "service_accounts": "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, "
+    "IDs free on every node",
+    "research_group": "set research_group in group_data/all.py to {'name': ..., 'gid': ...}",
+    "users": "fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}",
     "nodes": "edit the node list in inventory.py",
     "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
     "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
@@ -111,6 +123,37 @@ class Node(BaseModel):
         return "compute" in self.roles
 
 
+class ResearchUser(BaseModel):
+    """A person's account: the same name, IDs and SSH keys on every node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_USERNAME.pattern)
+    uid: int = Field(ge=1000, le=59999)
+    gid: int | None = Field(None, ge=1000, le=59999)  # their own group; the uid when not given
+    keys: tuple[str, ...] = ()
+    sudo: bool = False
+
+    @field_validator("keys")
+    @classmethod
+    def _public_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not key.startswith(("ssh-", "ecdsa-", "sk-")) or len(key.split()) < 2:
+                raise ValueError(f"{key[:30]!r}... is not an OpenSSH public key")
+        return value
+
+    @property
+    def group_id(self) -> int:
+        return self.gid or self.uid
+
+
+class ResearchGroup(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field("researchers", pattern=_USERNAME.pattern)
+    gid: int = Field(2000, ge=1000, le=59999)
+
+
 class SlurmNode(BaseModel):
     """A compute node as slurm.conf and gres.conf describe it."""
 
@@ -125,11 +168,7 @@ class SlurmNode(BaseModel):
     threads_per_core: int
     real_memory: int
     gpus: int
-
-    @property
-    def gpu_files(self) -> str:
-        """The device files of this node's GPUs, in Slurm's range syntax."""
-        return "/dev/nvidia0" if self.gpus == 1 else f"/dev/nvidia[0-{self.gpus - 1}]"
+    gpu_files: str  # gres.conf File=, in Slurm's range syntax
 
 
 class ClusterSpec(BaseModel):
@@ -151,6 +190,10 @@ class ClusterSpec(BaseModel):
     slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
     slurm_options: dict[str, str | int] = {}
     fake_gpu_devices: bool = False
+    nvidia: NvidiaSettings = NvidiaSettings()
+    service_accounts: dict[Literal["munge", "slurm"], int] = {"munge": 1001, "slurm": 1002}
+    research_group: ResearchGroup = ResearchGroup()
+    users: tuple[ResearchUser, ...] = ()
     pytorch: bool = True
     torch_version: str = Field("2.9.1", pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$")
     torch_index_url: str = "https://download.pytorch.org/whl/cu128"
@@ -201,6 +244,21 @@ class ClusterSpec(BaseModel):
         if value is not None and not value.expanduser().is_dir():
             raise ValueError(f"{value} is not a folder")
         return value.expanduser() if value else None
+
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> ClusterSpec:
+        names = [u.name for u in self.users]
+        ids = [u.uid for u in self.users] + list(self.service_accounts.values()) + [self.research_group.gid]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"users: {name!r} is listed twice; fix: list every person once")
+        for uid in sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(
+                f"users: ID {uid} is used twice among users, service_accounts and research_group; "
+                "fix: give each its own ID"
+            )
+        if set(self.service_accounts) != {"munge", "slurm"}:
+            raise ValueError("service_accounts: needs IDs for both munge and slurm; fix: set both")
+        return self
 
     @model_validator(mode="after")
     def _torch_drives_the_gpu(self) -> ClusterSpec:
@@ -274,22 +332,33 @@ class ClusterSpec(BaseModel):
     def deployer_public_key(self) -> str:
         return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
 
-    def slurm_nodes(self, hardware: Mapping[str, Mapping[str, int]]) -> tuple[SlurmNode, ...]:
-        """slurm.conf node lines from each compute node's `slurmd -C`, memory held back by the margin."""
-        return tuple(
-            SlurmNode(
-                name=node.name,
-                addr=node.ip,
-                cpus=hardware[node.name]["CPUs"],
-                boards=hardware[node.name].get("Boards", 1),
-                sockets_per_board=hardware[node.name]["SocketsPerBoard"],
-                cores_per_socket=hardware[node.name]["CoresPerSocket"],
-                threads_per_core=hardware[node.name]["ThreadsPerCore"],
-                real_memory=int(hardware[node.name]["RealMemory"] * (1 - self.slurm_memory_margin)),
-                gpus=self.gpus_per_node,
+    def slurm_nodes(
+        self, hardware: Mapping[str, Mapping[str, int]], found_gpus: Mapping[str, Any] | None = None
+    ) -> tuple[SlurmNode, ...]:
+        """slurm.conf node lines from each compute node's `slurmd -C`, memory held back by the margin.
+
+        GPUs come from each node's NvidiaGpus fact where it lists any (real hardware), else from
+        gpus_per_node; the type string is always gpu_type.
+        """
+        nodes = []
+        for node in self.compute_nodes:
+            found = hardware[node.name]
+            gpus, files = gres_gpus((found_gpus or {}).get(node.name), self.gpus_per_node)
+            nodes.append(
+                SlurmNode(
+                    name=node.name,
+                    addr=node.ip,
+                    cpus=found["CPUs"],
+                    boards=found.get("Boards", 1),
+                    sockets_per_board=found["SocketsPerBoard"],
+                    cores_per_socket=found["CoresPerSocket"],
+                    threads_per_core=found["ThreadsPerCore"],
+                    real_memory=int(found["RealMemory"] * (1 - self.slurm_memory_margin)),
+                    gpus=gpus,
+                    gpu_files=files,
+                )
             )
-            for node in self.compute_nodes
-        )
+        return tuple(nodes)
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -355,7 +424,7 @@ def _describe(exc: ValidationError, names: list[str]) -> list[str]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required setting is missing"
-        for prefix in ("nodes", "torch_version", "torch_wheelhouse"):
+        for prefix in ("nodes", "torch_version", "torch_wheelhouse", "users", "service_accounts"):
             if message.startswith(f"{prefix}: "):
                 where, message = prefix, message.removeprefix(f"{prefix}: ")
         fix = None if "fix:" in message else FIXES.get(field)

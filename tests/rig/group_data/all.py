@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from runpy import run_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rig import RIG  # noqa: E402
@@ -11,6 +12,12 @@ deployer_ssh_key = str(RIG.key)
 ntp_pools = []  # the rig reaches no NTP servers; node0 serves the others
 time_set_clock = False  # the containers share the build machine's clock: never set it
 fake_gpu_devices = True  # no GPU here: stand-in /dev/nvidia* nodes so slurmd loads gres.conf
+# No GPU and no NVIDIA repository here: the deploy skips the driver (tests/e2e/test_nvidia_plan.py
+# plans it with --dry instead). The project's versions are kept, only switched off.
+nvidia = {
+    **run_path(str(Path(__file__).resolve().parents[3] / "group_data" / "all.py"))["nvidia"],
+    "enabled": False,
+}
 pytorch = RIG.torch is not None
 torch_version = RIG.torch or "2.13.0+cpu"
 torch_wheelhouse = str(RIG.wheelhouse)  # collected once on this machine by tests/rig/rig.py

@@ -134,7 +134,8 @@ def test_three_gpu_jobs_run_at_once_on_three_nodes_and_a_fourth_waits(cluster):
         def states():
             out = cluster.run("node0", f"squeue -h -j {','.join(ids)} -o '%i %T %N %r'").stdout
             rows = {row.split()[0]: row.split()[1:] for row in out.strip().split("\n") if row}
-            return rows if sum(r[0] == "RUNNING" for r in rows.values()) == 3 else None
+            settled = rows.get(ids[3], [""])[-1] != "None"  # the scheduler has looked at the fourth
+            return rows if settled and sum(r[0] == "RUNNING" for r in rows.values()) == 3 else None
 
         rows = wait_for(states, timeout=60, pause=1)
         assert rows, cluster.run("node0", "squeue").stdout

@@ -1,0 +1,212 @@
+"""The NVIDIA driver and the CUDA toolkit, in the versions group_data names (``nvidia``).
+
+The spec has already checked those versions against the GPU (ops/gpu.py), so a driver or CUDA
+that cannot drive it stops the run before any host is touched.
+
+- Kernel headers and DKMS: the module is rebuilt for every new kernel.
+- nouveau blacklisted; the initramfs is refreshed only when that file changes.
+- The driver: Ubuntu's ``nvidia-driver-<branch>-open`` from the Ubuntu archive; on Debian NVIDIA's
+  repository, held to the branch by an apt pin. Every driver package is then held (apt-mark hold),
+  so no unattended upgrade replaces the driver under a running job; upgrading is an explicit act.
+- nvidia-persistenced enabled, so the driver stays initialised between jobs.
+- The CUDA toolkit alone (``cuda-toolkit-X-Y``) from NVIDIA's repository through cuda-keyring;
+  never the ``cuda`` or ``cuda-drivers`` metapackages, which would install a second driver.
+  CUDA is on PATH for login shells.
+- A reboot only when the installed driver is not the one running, one node at a time: each node
+  must come back with nvidia-smi answering before the next one goes down.
+"""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, deploy, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Arch, KernelVersion, OsRelease
+from pyinfra.operations import apt, files, server, systemd
+
+from ops.gpu import (
+    CUDA_KEYRING,
+    Distribution,
+    HeldPackages,
+    NvidiaKernelModule,
+    NvidiaPciGpus,
+    NvidiaSettings,
+    distribution,
+    driver_packages,
+    kernel_headers,
+    packages_to_hold,
+    reboot_reason,
+)
+from ops.render import render
+from ops.shared import did_change, when_known
+from ops.spec import current
+
+BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
+DRIVER_PIN = "/etc/apt/preferences.d/gpucluster-nvidia-driver"
+CUDA_PROFILE = "/etc/profile.d/cuda.sh"
+GPU_WAIT_S = 300  # after a reboot: how long nvidia-smi may take to answer
+
+
+@deploy("NVIDIA driver and CUDA")
+def configure():
+    settings = current().nvidia
+    try:
+        dist = distribution(host.get_fact(OsRelease), host.get_fact(Arch))
+    except ValueError as exc:
+        raise OperationError(f"{host.name}: {exc}") from None
+    installed = host.get_fact(DebPackages)
+
+    apt.packages(
+        name="Install kernel headers and DKMS",
+        packages=[*kernel_headers(dist, host.get_fact(KernelVersion), installed), "dkms"],
+        update=True,
+        cache_time=3600,
+    )
+    blacklist = files.put(
+        name=f"Blacklist nouveau ({BLACKLIST})",
+        src=StringIO(render("blacklist-nouveau.conf.j2")),
+        dest=BLACKLIST,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    server.shell(
+        name="Refresh the initramfs without nouveau",
+        commands=["update-initramfs -u -k all"],
+        _if=blacklist.did_change,
+    )
+
+    sources = _nvidia_repository(dist, settings, installed)
+    apt.update(name="Read NVIDIA's repository", _if=did_change(sources))
+    packages = driver_packages(dist, settings)
+    apt.packages(
+        name=f"Install the NVIDIA driver {settings.driver_branch}, {settings.driver_flavour} kernel modules "
+        f"({', '.join(packages)})",
+        packages=list(packages),
+        update=True,
+        cache_time=3600,
+    )
+    _hold_driver(packages)
+
+    module = host.get_fact(NvidiaKernelModule)
+    systemd.service(
+        name="Enable nvidia-persistenced",
+        service="nvidia-persistenced",
+        running=True if module["loaded"] else None,  # with no driver loaded yet it starts at boot
+        enabled=True,
+    )
+    apt.packages(
+        name=f"Install the CUDA {settings.cuda} toolkit ({settings.cuda_package})",
+        packages=[settings.cuda_package],
+        update=True,
+        cache_time=3600,
+    )
+    files.put(
+        name=f"Put CUDA {settings.cuda} on PATH for login shells ({CUDA_PROFILE})",
+        src=StringIO(render("cuda.sh.j2", settings=settings)),
+        dest=CUDA_PROFILE,
+        user="root",
+        group="root",
+        mode="644",
+    )
+
+    if settings.reboot:
+        reboot_into_driver(name="Reboot into the installed driver, one node at a time", _serial=True)
+    else:
+        reason = reboot_reason(host.get_fact(NvidiaPciGpus), module)
+        if reason:
+            logger.warning(f"{host.name} needs a reboot ({reason}); nvidia reboot is False: reboot it")
+
+
+def _nvidia_repository(dist: Distribution, settings: NvidiaSettings, installed) -> list:
+    """NVIDIA's repository (cuda-keyring: signing key and source) and the pin that picks the driver."""
+    ops = []
+    if "cuda-keyring" not in installed:
+        ops.append(
+            apt.deb(
+                name=f"Add NVIDIA's repository signing key and source ({CUDA_KEYRING}, {dist.repo_dir})",
+                src=dist.repo_url + CUDA_KEYRING,
+            )
+        )
+    ops.append(
+        apt.repo(
+            name=f"NVIDIA's CUDA repository ({dist.repo_url})",
+            src=dist.repo_line,
+            filename=dist.repo_list,
+        )
+    )
+    ops.append(
+        files.put(
+            name=f"Pin the driver to branch {settings.driver_branch} from "
+            f"{'the Ubuntu archive' if dist.id == 'ubuntu' else 'NVIDIA'} ({DRIVER_PIN})",
+            src=StringIO(render("gpucluster-nvidia-driver.j2", dist=dist, settings=settings)),
+            dest=DRIVER_PIN,
+            user="root",
+            group="root",
+            mode="644",
+        )
+    )
+    return ops
+
+
+def _hold_driver(packages) -> None:
+    """apt-mark hold every installed driver package not held yet (none to hold: nothing planned)."""
+    name = "Hold the NVIDIA driver packages (apt-mark hold)"
+    when_known(
+        name,
+        lambda: packages_to_hold(host.get_fact(DebPackages), host.get_fact(HeldPackages), packages),
+        lambda unheld: (
+            server.shell(name=name, commands=[f"apt-mark hold {' '.join(unheld)}"]) if unheld else None
+        ),
+    )
+
+
+@operation()
+def reboot_into_driver(gpu_wait: int = GPU_WAIT_S):
+    """
+    Reboot when the installed NVIDIA driver is not the one running, and wait for the GPU to answer.
+
+    Decided from the node's facts, while planning and again when the run reaches it (after the
+    driver was installed); see ops.gpu.reboot_reason. Run it with ``_serial=True``: a node that does
+    not come back with a working GPU stops the reboots of the nodes after it.
+    """
+    reason = reboot_reason(host.get_fact(NvidiaPciGpus), host.get_fact(NvidiaKernelModule))
+    if reason is None:
+        host.noop("the installed NVIDIA driver is the one running (or there is no NVIDIA GPU)")
+        return
+    yield FunctionCommand(_refuse_after_a_failure, (reason,), {})
+    yield from server.reboot._inner(delay=30, interval=5, reboot_timeout=900)
+    yield FunctionCommand(_wait_for_gpu, (gpu_wait,), {})
+
+
+_not_back: list[str] = []  # nodes whose GPU did not answer after their reboot, in this run
+
+
+def _refuse_after_a_failure(state, host, reason: str) -> bool:
+    if _not_back:
+        raise OperationError(
+            f"{host.name} needs a reboot ({reason}), but {', '.join(_not_back)} did not come back with a "
+            "working GPU; fix that node first, then run the deploy again"
+        )
+    logger.info(f"{host.print_prefix}rebooting: {reason}")
+    return True
+
+
+def _wait_for_gpu(state, host, timeout: int) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, output = host.run_shell_command("nvidia-smi -L")
+        if ok:
+            return True
+        if time.monotonic() > deadline:
+            _not_back.append(host.name)
+            raise OperationError(
+                f"{host.name}: nvidia-smi does not answer {timeout}s after the reboot "
+                f"({' '.join(output.stdout_lines + output.stderr_lines)[:300]}); "
+                "check `dkms status` and `journalctl -k | grep -i nvrm` there"
+            )
+        time.sleep(5)
