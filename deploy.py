@@ -6,12 +6,13 @@ planned, so nothing on any host changes.
 
 from pyinfra import host
 
-from ops import desktop, fake_gpu, hosts, jobs, munge, nvidia, pytorch, slurm, ssh, timesync
+from ops import accounts, desktop, fake_gpu, hosts, jobs, munge, nvidia, pytorch, slurm, ssh, timesync
 from ops.spec import current
 
 spec = current()
 
 hosts.configure()
+accounts.configure()  # fixed IDs before any package creates munge or slurm
 timesync.configure()
 ssh.configure()
 if spec.nvidia.enabled:

@@ -60,5 +60,15 @@ nvidia = {
 }
 # The driver packages are held (apt-mark hold): upgrading them is explicit, see the README.
 
+# Accounts with the same IDs on every node (Slurm runs tasks as the submitter's numeric UID).
+# The original guide pins slurm to 1002; munge and slurm are made with these IDs before their
+# packages would choose their own.
+service_accounts = {"munge": 1001, "slurm": 1002}
+# Research users: removing one from the list removes their access on every node (files stay).
+research_group = {"name": "researchers", "gid": 2000}
+users = [
+    # {"name": "ada", "uid": 2001, "keys": ["ssh-ed25519 AAAA... ada@laptop"], "sudo": False},
+]
+
 # Every operation runs with sudo as the admin user (the password is asked for or passed in).
 _sudo = True

@@ -3,8 +3,8 @@
 - munge and slurm get fixed IDs (service_accounts), created before their packages would pick
   their own. A node where they already exist with other IDs stops the run, with the fix.
 - Research users (users) exist everywhere with the same IDs and SSH keys, in one shared group.
-  A member of that group who is no longer listed loses access: the account is locked, its keys
-  removed and its processes ended; its files stay.
+  A member of that group who is no longer listed loses access: the account expires, its keys are
+  removed and its processes ended; its files stay, and listing it again restores it.
 """
 
 from __future__ import annotations
@@ -56,13 +56,18 @@ def configure():
             public_keys=list(user.keys),
             delete_keys=True,
         )
+        if found["users"].get(user.name, {}).get("expires"):
+            server.shell(
+                name=f"Restore {user.name}'s access (listed again)",
+                commands=[f"usermod --expiredate '' {user.name}"],
+            )
     listed = {user.name for user in spec.users}
     for name in sorted(set(found["groups"].get(group.name, {}).get("members", [])) - listed):
         home = found["users"].get(name, {}).get("home", f"/home/{name}")
         server.shell(
             name=f"Revoke {name}'s access (no longer in users)",
             commands=[
-                f"usermod --lock --expiredate 1 --shell /usr/sbin/nologin {name}",
+                f"usermod --expiredate 1 --shell /usr/sbin/nologin {name}",
                 f"rm -f {home}/.ssh/authorized_keys",
                 f"pkill -KILL -u {name} || true",
                 f"gpasswd -d {name} {group.name}",

@@ -214,12 +214,15 @@ class Accounts(FactBase):
 
     .. code:: python
 
-        {"users": {"slurm": {"uid": 1002, "gid": 1002, "home": "/nonexistent"}},
+        {"users": {"slurm": {"uid": 1002, "gid": 1002, "home": "/nonexistent", "expires": ""}},
          "groups": {"slurm": {"gid": 1002, "members": []}}}
     """
 
     def command(self) -> str:
-        return "getent passwd | sed 's/^/passwd:/'; getent group | sed 's/^/group:/'"
+        return (
+            "getent passwd | sed 's/^/passwd:/'; getent group | sed 's/^/group:/'; "
+            'getent shadow | awk -F: \'{print "expires:" $1 ":" $8}\''
+        )
 
     def process(self, output):
         users, groups = {}, {}
@@ -230,4 +233,6 @@ class Accounts(FactBase):
                 users[fields[0]] = {"uid": int(fields[2]), "gid": int(fields[3]), "home": fields[5]}
             elif kind == "group" and len(fields) >= 4:
                 groups[fields[0]] = {"gid": int(fields[2]), "members": [m for m in fields[3].split(",") if m]}
+            elif kind == "expires" and fields[0] in users:
+                users[fields[0]]["expires"] = fields[1]
         return {"users": users, "groups": groups}

@@ -71,6 +71,16 @@ class Rig:
     def wheelhouse(self) -> Path:
         return self.state_dir / "wheelhouse"
 
+    def user_public_key(self, name: str) -> str:
+        """A research user's public key (the pair is made here on first use, never committed)."""
+        key = self.state_dir / f"{name}_ed25519"
+        if not key.exists():
+            self.state_dir.mkdir(mode=0o700, exist_ok=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
+            )
+        return key.with_suffix(".pub").read_text().strip()
+
     @property
     def known_hosts(self) -> Path:
         return self.state_dir / "known_hosts"

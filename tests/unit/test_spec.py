@@ -163,3 +163,45 @@ def test_chrony_controller_serves_the_subnet_compute_follows_it(key):
     assert "allow 192.168.1.0/24" in controller and "local stratum 10" in controller
     assert "server node0 iburst prefer" in compute and "allow" not in compute
     assert "pool ntp.ubuntu.com" in controller
+
+
+ADA = {"name": "ada", "uid": 2001, "keys": ["ssh-ed25519 AAAAC3Nza ada@laptop"]}
+
+
+@pytest.mark.parametrize(
+    ("users", "expected"),
+    [
+        ([ADA, ADA], "'ada' is listed twice"),
+        ([{**ADA, "uid": 1002}], "ID 1002 is used twice among users, service_accounts and research_group"),
+        ([{**ADA, "keys": ["not a key"]}], "is not an OpenSSH public key"),
+        ([{**ADA, "uid": 0}], "users"),
+    ],
+    ids=["duplicate user", "uid of slurm", "bad key", "root uid"],
+)
+def test_bad_users_are_refused(key, users, expected):
+    with pytest.raises(SpecError) as err:
+        build(key, users=users)
+    assert expected in str(err.value) and "fix:" in str(err.value)
+
+
+def test_accounts_created_by_packages_with_other_ids_are_reported_with_the_fix(key):
+    from ops.accounts import conflicts
+
+    spec = build(key, users=[ADA])
+    found = {  # as Debian's packages leave them: dynamic system IDs, and 2001 already taken
+        "users": {
+            "slurm": {"uid": 64030, "gid": 64030, "home": "/nonexistent", "expires": ""},
+            "munge": {"uid": 1001, "gid": 1001, "home": "/nonexistent", "expires": ""},
+            "bob": {"uid": 2001, "gid": 2001, "home": "/home/bob", "expires": ""},
+        },
+        "groups": {"slurm": {"gid": 64030, "members": []}, "munge": {"gid": 1001, "members": []}},
+    }
+    problems = conflicts(spec, found)
+    assert problems[0].startswith(
+        "user slurm has UID 64030, expected 1002; fix: stop munge, slurmd and slurmctld"
+    )
+    assert "find / -xdev -uid 64030 -exec chown -h slurm {} +" in problems[0]
+    assert "group slurm has GID 64030, expected 1002; fix: `groupmod -g 1002 slurm`" in problems
+    assert "UID 2001 for ada is taken by bob; fix: choose another in group_data" in problems
+    assert len(problems) == 3  # munge already agrees
+    assert conflicts(spec, {"users": {}, "groups": {}}) == []

@@ -21,3 +21,4 @@ nvidia = {
 pytorch = RIG.torch is not None
 torch_version = RIG.torch or "2.13.0+cpu"
 torch_wheelhouse = str(RIG.wheelhouse)  # collected once on this machine by tests/rig/rig.py
+users = [{"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]}]  # a research user
