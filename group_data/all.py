@@ -11,6 +11,7 @@ ssh_password_login = False
 # Time: node0 serves the cluster's time; every node also uses these pools when reachable.
 ntp_pools = ["ntp.ubuntu.com"]
 time_set_clock = True  # False only where the clock is not the node's own (containers)
+clock_offset_limit_ms = 50  # audit.py fails a node whose clock is further off than this
 
 # GPUs: one RTX 5090 per node; the type string is what jobs ask for (--gres=gpu:rtx5090:1).
 gpus_per_node = 1

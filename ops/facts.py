@@ -5,6 +5,8 @@ Each is usable as an audit: `pyinfra inventory.py fact ops.facts.SshHostKey`.
 
 from __future__ import annotations
 
+import json
+
 from pyinfra.api import FactBase
 
 
@@ -236,3 +238,42 @@ class Accounts(FactBase):
             elif kind == "expires" and fields[0] in users:
                 users[fields[0]]["expires"] = fields[1]
         return {"users": users, "groups": groups}
+
+
+class ClockOffset(FactBase):
+    """
+    Returns how far this node's clock is from its chrony reference, in seconds (``None`` without chrony).
+
+    .. code:: python
+
+        -0.000012
+    """
+
+    requires_command = "chronyc"
+
+    def command(self) -> str:
+        return "chronyc -n tracking"
+
+    def process(self, output):
+        for line in output:
+            if line.startswith("System time"):
+                words = line.split(":", 1)[1].split()
+                return float(words[0]) * (1 if words[2] == "fast" else -1)
+        return None
+
+
+class CudaToolkit(FactBase):
+    """
+    Returns the version of the CUDA toolkit at /usr/local/cuda, or ``None``.
+
+    .. code:: python
+
+        "12.8.93"
+    """
+
+    def command(self) -> str:
+        return "cat /usr/local/cuda/version.json 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output)
+        return json.loads(text).get("cuda", {}).get("version") if text.strip() else None

@@ -194,6 +194,7 @@ class ClusterSpec(BaseModel):
     service_accounts: dict[Literal["munge", "slurm"], int] = {"munge": 1001, "slurm": 1002}
     research_group: ResearchGroup = ResearchGroup()
     users: tuple[ResearchUser, ...] = ()
+    clock_offset_limit_ms: float = Field(50, gt=0)
     pytorch: bool = True
     torch_version: str = Field("2.9.1", pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$")
     torch_index_url: str = "https://download.pytorch.org/whl/cu128"

@@ -205,3 +205,22 @@ def test_accounts_created_by_packages_with_other_ids_are_reported_with_the_fix(k
     assert "UID 2001 for ada is taken by bob; fix: choose another in group_data" in problems
     assert len(problems) == 3  # munge already agrees
     assert conflicts(spec, {"users": {}, "groups": {}}) == []
+
+
+def test_audit_names_the_odd_node_and_a_clock_too_far_off():
+    from ops.audit import problems
+
+    row = {
+        "os": "ubuntu 24.04",
+        "kernel": "6.8.0-60-generic",
+        "nvidia driver": "580.95.05 open",
+        "cuda": "12.8.93",
+    }
+    row |= {"slurm": "23.11.4", "slurm.conf": "sha256:aaa", "munge key": "sha256:bbb", "torch": "2.9.1+cu128"}
+    rows = {name: {**row, "clock offset": 0.0001} for name in ("node0", "node1", "node2")}
+    assert problems(rows, clock_limit_s=0.05) == []
+    rows["node2"] = {**rows["node2"], "munge key": "sha256:ccc", "clock offset": -0.2}
+    assert problems(rows, clock_limit_s=0.05) == [
+        "munge key: node2 has sha256:ccc (sha256:bbb on node0, node1)",
+        "clock offset: node2 is -200.0 ms off (limit 50 ms)",
+    ]

@@ -1,0 +1,28 @@
+"""Drift audit: `pyinfra inventory.py audit.py`.
+
+Reads from every node its OS and kernel, NVIDIA driver and CUDA, Slurm version, slurm.conf and
+munge key hashes, clock offset and torch version; prints them side by side and fails (exit code 1)
+on any difference between nodes or a clock offset above clock_offset_limit_ms. Changes nothing.
+"""
+
+from pyinfra import host, logger
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import python
+
+from ops import audit
+from ops.spec import current
+
+spec = current()
+
+
+def run_audit() -> None:
+    rows = audit.gather(spec)
+    logger.warning("audit\n" + audit.table(rows))
+    found = audit.problems(rows, spec.clock_offset_limit_ms / 1000)
+    if found:
+        raise OperationError("drift: " + " | ".join(found) + ". Fix: run deploy.py (or see the README)")
+    logger.warning("audit: every node agrees")
+
+
+if host.name == spec.controller.name:
+    python.call(name="Audit the nodes for drift", function=run_audit)

@@ -1,0 +1,132 @@
+"""Faults on purpose, after the main suite; each test leaves the cluster as it found it.
+
+The rig's SlurmdTimeout is 30 s (tests/rig/group_data/all.py) so a dead node is noticed quickly.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
+
+from rig import ROOT
+
+NODES = ("node0", "node1", "node2")
+GROUP_DATA = runpy.run_path("group_data/all.py")
+
+
+def wait_for(probe, timeout: float, what: str, rig=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(2)
+    extra = rig.run("node0", "sinfo -N; squeue", check=False).stdout if rig else ""
+    raise AssertionError(f"timed out waiting for {what}\n{extra}")
+
+
+def job(rig, job_id: str) -> dict[str, str]:
+    out = rig.run("node0", f"scontrol -o show job {job_id}", check=False).stdout
+    return dict(f.split("=", 1) for f in out.split() if "=" in f)
+
+
+def node_state(rig, node: str) -> str:
+    return rig.run("node0", f"sinfo -h -n {node} -o %T", check=False).stdout.strip()
+
+
+def submit(rig, args: str) -> str:
+    cmd = f"su - {rig.admin_user} -c 'sbatch --parsable {args}'"
+    return rig.run("node0", cmd).stdout.strip()
+
+
+def test_a_dead_node_requeues_its_job_and_returns_to_service_by_itself(second_deploy, rig):
+    job_id = submit(rig, "--requeue --gres=gpu:1 -w node2 -o /dev/null --wrap 'sleep 20'")
+    wait_for(lambda: job(rig, job_id).get("JobState") == "RUNNING", 60, "the job to run on node2", rig)
+
+    subprocess.run(["docker", "kill", rig.container("node2")], check=True, capture_output=True)
+    wait_for(lambda: node_state(rig, "node2").startswith("down"), 120, "node2 to go DOWN", rig)
+    wait_for(lambda: int(job(rig, job_id).get("Restarts", 0)) >= 1, 60, "the job to be requeued", rig)
+    assert job(rig, job_id)["JobState"] in ("PENDING", "REQUEUED")
+
+    subprocess.run(["docker", "start", rig.container("node2")], check=True, capture_output=True)
+    wait_for(lambda: node_state(rig, "node2") in ("idle", "allocated", "mixed"), 180, "node2 to return", rig)
+    wait_for(
+        lambda: job(rig, job_id).get("JobState") == "COMPLETED", 120, "the requeued job to complete", rig
+    )
+    assert job(rig, job_id)["NodeList"] == "node2"
+    wait_for(lambda: node_state(rig, "node2") == "idle", 60, "node2 idle", rig)
+    assert rig.run("node0", "sinfo -h -n node2 -o %E").stdout.strip() == "none"
+
+
+def test_a_controller_restart_loses_no_job(second_deploy, rig):
+    ids = [submit(rig, "--gres=gpu:1 -o /dev/null --wrap 'sleep 15'") for _ in range(4)]
+    wait_for(
+        lambda: sum(job(rig, i).get("JobState") == "RUNNING" for i in ids) == 3, 60, "3 running jobs", rig
+    )
+    assert [job(rig, i)["JobState"] for i in ids].count("PENDING") == 1
+    rig.run("node0", "systemctl restart slurmctld")
+    wait_for(lambda: rig.run("node0", "scontrol ping", check=False).returncode == 0, 60, "slurmctld")
+    assert all(job(rig, i).get("JobState") in ("RUNNING", "PENDING", "COMPLETED") for i in ids)
+    wait_for(
+        lambda: all(job(rig, i).get("JobState") == "COMPLETED" for i in ids),
+        120,
+        "every job to complete",
+        rig,
+    )
+
+
+def test_a_deploy_killed_midway_converges_when_run_again(second_deploy, rig, outputs, tmp_path):
+    options = {**runpy.run_path("tests/rig/group_data/all.py")["slurm_options"], "MessageTimeout": 20}
+    (tmp_path / "all.py").write_text(f"slurm_options = {options!r}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyinfra",
+        "-y",
+        "tests/rig/inventory.py",
+        "deploy.py",
+        "--group-data",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    time.sleep(6)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        again = rig.deploy("--group-data", str(tmp_path))
+        outputs.append(again.output)
+        assert again.returncode == 0, again.output[-3000:]
+        assert "MessageTimeout          = 20 sec" in rig.run("node0", "scontrol show config").stdout
+        quiet = rig.deploy("--group-data", str(tmp_path))
+        assert quiet.returncode == 0 and quiet.changed() == {}
+    finally:
+        restored = rig.deploy()
+        outputs.append(restored.output)
+    assert restored.returncode == 0
+
+
+def test_secrets_are_protected_on_the_nodes_and_absent_from_the_repository(second_deploy, rig):
+    for node in NODES:
+        assert rig.run(node, "stat -c '%U:%G %a' /etc/munge/munge.key").stdout.strip() == "munge:munge 400"
+        readable = rig.run(
+            node,
+            "find /etc/munge /etc/ssh /home /root -xdev -type f \\( -name munge.key -o -name 'id_*' "
+            "-o -name 'ssh_host_*_key' \\) ! -name '*.pub' -perm /o+r",
+        ).stdout
+        assert readable == "", (node, readable)
+    private = rig.run("node0", f"cat /home/{rig.admin_user}/.ssh/id_ed25519").stdout
+    assert rig.run("node0", f"stat -c %a /home/{rig.admin_user}/.ssh/id_ed25519").stdout.strip() == "600"
+    key = base64.b64encode(
+        base64.b64decode(rig.run("node0", "base64 -w0 /etc/munge/munge.key").stdout)
+    ).decode()
+    body = "".join(line for line in private.splitlines() if "PRIVATE KEY" not in line)
+    for secret in (key[:32], body[:40], rig.password()):
+        found = subprocess.run(["git", "grep", "-F", "-l", secret], cwd=ROOT, capture_output=True, text=True)
+        assert found.stdout == "", found.stdout
