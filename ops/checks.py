@@ -36,6 +36,7 @@ except ImportError:
     r["cuda"] = None
 print(json.dumps(r))
 """
+UP_STATES = ("idle", "mixed", "allocated", "completing", "planned")  # "*": not responding
 DENIED = "Operation not permitted"  # EPERM: the device cgroup refused
 NO_DRIVER = "No such device or address"  # ENXIO: allowed, but the rig's stand-in has no driver
 
@@ -99,7 +100,7 @@ def nodes_up(spec: ClusterSpec) -> str:
     seen = {row.split()[0]: row.split()[1:] for row in rows if row.strip()}
     for node in spec.compute_nodes:
         state_, gres = seen.get(node.name, ["missing", ""])
-        if state_.rstrip("*") not in ("idle", "mixed", "allocated") or state_.endswith("*"):
+        if state_.rstrip("*") not in UP_STATES or state_.endswith("*"):
             problems.append(f"{node.name} is {state_} in Slurm")
         elif spec.gpus_per_node and f"gpu:{spec.gpu_type}:" not in gres:
             problems.append(f"{node.name} has GRES {gres or 'none'}")
@@ -252,8 +253,14 @@ def _batch(script: str, args: str, sbatch_args: str = "", timeout: int = 240) ->
         raise CheckFailed(f"job {job} ({script}) did not finish within {timeout} s")
     text = sh(f"cat {out.replace('%j', job)}", fields.get("BatchHost"))["output"]
     if fields.get("JobState") != "COMPLETED":
-        raise CheckFailed(f"job {job} ({script}) ended {fields.get('JobState')}: {text[-400:]}")
+        raise CheckFailed(f"job {job} ({script}) ended {fields.get('JobState')}: {_gist(text)}")
     return job, text
+
+
+def _gist(text: str) -> str:
+    """The lines of a failed job's output that say why (its errors), else its end."""
+    errors = [line.strip() for line in text.splitlines() if "Error" in line or "error:" in line]
+    return " | ".join(errors[-4:])[-900:] if errors else text[-400:]
 
 
 def hello_world(spec: ClusterSpec) -> str:

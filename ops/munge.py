@@ -15,7 +15,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from ops.facts import Base64File
-from ops.shared import when_known
+from ops.shared import skip_for_unreachable, when_known
 from ops.spec import current
 
 KEY = "/etc/munge/munge.key"
@@ -44,6 +44,8 @@ def configure():
                 )
             )
         key_ops.append(files.file(name="Protect the munge key", path=KEY, **KEY_OWNER))
+    elif skip_for_unreachable("The munge key", [spec.controller.name]):
+        key_ops = []
     else:
         controller = state.inventory.get_host(spec.controller.name)
         key_ops = [

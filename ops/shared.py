@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pyinfra import host, logger, state
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
@@ -39,3 +40,16 @@ def did_change(ops) -> Callable[[], bool]:
     """An `_if=` condition: whether any of the operations (one, a list, or a deferred call) changed."""
     ops = ops if isinstance(ops, list) else [ops]
     return lambda: any(op.did_change() for op in ops)
+
+
+def unreachable(names) -> list[str]:
+    """Those of the named hosts that this run could not connect to (pyinfra has failed them)."""
+    return [name for name in names if state.inventory.get_host(name) in state.failed_hosts]
+
+
+def skip_for_unreachable(what: str, names) -> bool:
+    """Warn and return True when a step needs hosts this run cannot reach; it is left for a later run."""
+    down = unreachable(names)
+    if down:
+        logger.warning(f"{host.print_prefix}{what} left as it is: {', '.join(down)} unreachable in this run")
+    return bool(down)

@@ -18,7 +18,7 @@ from pyinfra.operations import apt, files, systemd
 from ops.facts import SlurmdHardware, SlurmVersion
 from ops.gpu import NvidiaGpus
 from ops.render import render
-from ops.shared import did_change, when_known
+from ops.shared import did_change, skip_for_unreachable, when_known
 from ops.spec import ClusterSpec, current
 
 PATHS = SimpleNamespace(
@@ -61,11 +61,14 @@ def configure():
     if node.is_compute:
         files.directory(name="slurmd spool directory", path=PATHS.slurmd_spool, user="root", mode="755")
 
-    configs = when_known(
-        "Write slurm.conf, gres.conf and cgroup.conf",
-        lambda: _discovered(spec),
-        lambda found: _write_configs(spec, *found),
-    )
+    if skip_for_unreachable("slurm.conf, gres.conf and cgroup.conf", [n.name for n in spec.compute_nodes]):
+        configs = []  # they describe every node: written once all can be read
+    else:
+        configs = when_known(
+            "Write slurm.conf, gres.conf and cgroup.conf",
+            lambda: _discovered(spec),
+            lambda found: _write_configs(spec, *found),
+        )
 
     if node.is_controller:
         systemd.service(

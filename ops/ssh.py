@@ -23,7 +23,7 @@ from pyinfra.operations import files, python, server
 
 from ops.facts import PublicKeyFile, SshHostKey
 from ops.render import render
-from ops.shared import when_known
+from ops.shared import skip_for_unreachable, when_known
 from ops.spec import ClusterSpec, Node, current
 
 # Sorts before Ubuntu's 50-cloud-init.conf: for sshd the first value read wins.
@@ -42,15 +42,17 @@ def configure():
         public_keys=[spec.deployer_public_key],
         delete_keys=False,
     )
-    _controller_key(spec, node)
-    files.put(
-        name="List every node's host key in /etc/ssh/ssh_known_hosts",
-        src=StringIO(render("ssh_known_hosts.j2", nodes=_host_keys(spec))),
-        dest="/etc/ssh/ssh_known_hosts",
-        mode="644",
-        user="root",
-        group="root",
-    )
+    if not skip_for_unreachable("The controller's admin key", [spec.controller.name]):
+        _controller_key(spec, node)
+    if not skip_for_unreachable("/etc/ssh/ssh_known_hosts", [n.name for n in spec.nodes]):
+        files.put(
+            name="List every node's host key in /etc/ssh/ssh_known_hosts",
+            src=StringIO(render("ssh_known_hosts.j2", nodes=_host_keys(spec))),
+            dest="/etc/ssh/ssh_known_hosts",
+            mode="644",
+            user="root",
+            group="root",
+        )
     _harden_sshd(spec, node)
 
 

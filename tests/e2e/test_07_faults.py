@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from rig import ROOT
 
 NODES = ("node0", "node1", "node2")
@@ -42,6 +43,12 @@ def node_state(rig, node: str) -> str:
 def submit(rig, args: str) -> str:
     cmd = f"su - {rig.admin_user} -c 'sbatch --parsable {args}'"
     return rig.run("node0", cmd).stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def all_idle(second_deploy, rig):
+    """Each fault starts from a healthy cluster (an earlier test may have upset a node for a while)."""
+    wait_for(lambda: rig.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120, "idle", rig)
 
 
 def test_a_dead_node_requeues_its_job_and_returns_to_service_by_itself(second_deploy, rig):
@@ -110,6 +117,37 @@ def test_a_deploy_killed_midway_converges_when_run_again(second_deploy, rig, out
         restored = rig.deploy()
         outputs.append(restored.output)
     assert restored.returncode == 0
+
+
+def test_an_unreachable_node_is_named_and_the_others_converge(second_deploy, rig, outputs, tmp_path):
+    (tmp_path / "all.py").write_text('ntp_pools = ["ntp.invalid"]\n')
+    subprocess.run(["docker", "pause", rig.container("node2")], check=True, capture_output=True)
+    try:
+        partial = rig.deploy("--group-data", str(tmp_path))
+        outputs.append(partial.output)
+    finally:
+        subprocess.run(["docker", "unpause", rig.container("node2")], check=True, capture_output=True)
+    assert partial.returncode != 0
+    assert "[node2] Could not connect" in partial.output
+    assert "slurm.conf, gres.conf and cgroup.conf left as it is: node2 unreachable" in partial.output
+    assert [
+        rig.run(n, "grep -c 'pool ntp.invalid' /etc/chrony/chrony.conf", check=False).stdout.strip()
+        for n in NODES
+    ] == [
+        "1",
+        "1",
+        "0",
+    ]
+    try:
+        later = rig.deploy("--group-data", str(tmp_path))
+        outputs.append(later.output)
+        assert later.returncode == 0, later.output[-3000:]
+        assert later.changed()["Time sync (chrony) | Configure chrony"] == ["node2"]
+        assert rig.deploy("--group-data", str(tmp_path)).changed() == {}
+    finally:
+        restored = rig.deploy()
+    assert restored.returncode == 0
+    wait_for(lambda: node_state(rig, "node2") == "idle", 120, "node2 idle", rig)
 
 
 def test_secrets_are_protected_on_the_nodes_and_absent_from_the_repository(second_deploy, rig):
