@@ -33,7 +33,7 @@ def gather(spec: ClusterSpec) -> dict[str, dict]:
             "kernel": target.get_fact(KernelVersion),
             "nvidia driver": f"{module['version']}{' open' if module['open'] else ''}" if module else "none",
             "cuda": target.get_fact(CudaToolkit) or "none",
-            "slurm": ".".join(map(str, slurm)) if slurm else "none",
+            "slurm": "{}.{:02d}.{}".format(*slurm) if slurm and len(slurm) == 3 else "none",
             "slurm.conf": _short(target.get_fact(Sha256File, path="/etc/slurm/slurm.conf")),
             "munge key": _short(target.get_fact(Sha256File, path="/etc/munge/munge.key")),
             "torch": torch["torch"] if torch else "none",

@@ -16,12 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
-from ops.gpu import NvidiaSettings, gres_gpus
+from ops.gpu import COMPATIBILITY, NvidiaSettings, gres_gpus
 
 Role = Literal["controller", "compute"]
 
-# GRES types of Blackwell consumer GPUs (compute capability 12.0): PyTorch supports them from 2.7.
-SM120_GPU_TYPES = {"rtx5090", "rtx5080", "rtx5070"}
 
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -266,9 +264,10 @@ class ClusterSpec(BaseModel):
         if not self.pytorch:
             return self
         release = tuple(int(p) for p in self.torch_version.split("+")[0].split(".")[:2])
-        if self.gpu_type in SM120_GPU_TYPES and release < (2, 7):
+        gpu = COMPATIBILITY.get(self.nvidia.gpu)
+        if gpu and gpu.compute_capability >= (12, 0) and release < (2, 7):  # first with sm_120 kernels
             raise ValueError(
-                f"torch_version: {self.torch_version} has no kernels for the {self.gpu_type} (sm_120); "
+                f"torch_version: {self.torch_version} has no kernels for the {gpu.name} (sm_120); "
                 "fix: set torch_version to 2.7.0 or newer, from the cu128 index"
             )
         if self.torch_wheelhouse and not any(self.torch_wheelhouse.glob(f"torch-{self.torch_version}*.whl")):

@@ -111,6 +111,10 @@ BAD_INPUT = {
     ),
     "bad SSH port": (dict(node={"node1": {"ssh_port": 70000}}), ["node1: ssh_port"]),
     "negative GPU count": (dict(gpus_per_node=-1), ["gpus_per_node"]),
+    "torch too old for the RTX 5090": (
+        dict(torch_version="2.6.0"),
+        ["torch_version: 2.6.0 has no kernels for the NVIDIA GeForce RTX 5090 (sm_120)", "2.7.0 or newer"],
+    ),
 }
 
 
