@@ -52,7 +52,7 @@ def all_idle(second_deploy, rig):
 
 
 def test_a_dead_node_requeues_its_job_and_returns_to_service_by_itself(second_deploy, rig):
-    job_id = submit(rig, "--requeue --gres=gpu:1 -w node2 -o /dev/null --wrap 'sleep 20'")
+    job_id = submit(rig, '--requeue --gres=gpu:1 -w node2 -o /dev/null --wrap "sleep 20"')
     wait_for(lambda: job(rig, job_id).get("JobState") == "RUNNING", 60, "the job to run on node2", rig)
 
     subprocess.run(["docker", "kill", rig.container("node2")], check=True, capture_output=True)
@@ -71,7 +71,7 @@ def test_a_dead_node_requeues_its_job_and_returns_to_service_by_itself(second_de
 
 
 def test_a_controller_restart_loses_no_job(second_deploy, rig):
-    ids = [submit(rig, "--gres=gpu:1 -o /dev/null --wrap 'sleep 15'") for _ in range(4)]
+    ids = [submit(rig, '--gres=gpu:1 -o /dev/null --wrap "sleep 15"') for _ in range(4)]
     wait_for(
         lambda: sum(job(rig, i).get("JobState") == "RUNNING" for i in ids) == 3, 60, "3 running jobs", rig
     )
