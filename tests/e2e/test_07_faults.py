@@ -63,7 +63,7 @@ def test_a_dead_node_requeues_its_job_and_returns_to_service_by_itself(second_de
     subprocess.run(["docker", "start", rig.container("node2")], check=True, capture_output=True)
     wait_for(lambda: node_state(rig, "node2") in ("idle", "allocated", "mixed"), 180, "node2 to return", rig)
     wait_for(
-        lambda: job(rig, job_id).get("JobState") == "COMPLETED", 120, "the requeued job to complete", rig
+        lambda: job(rig, job_id).get("JobState") == "COMPLETED", 300, "the requeued job to complete", rig
     )
     assert job(rig, job_id)["NodeList"] == "node2"
     wait_for(lambda: node_state(rig, "node2") == "idle", 60, "node2 idle", rig)
