@@ -137,13 +137,13 @@ def key(tmp_path) -> str:
 
 
 def spec_with(key: str, **nvidia) -> ClusterSpec:
-    data = {**GROUP_DATA, "deployer_ssh_key": key, "ssh_user": "labadmin"}
+    data = {**GROUP_DATA, "deployer_ssh_key": key, "ssh_user": "labadmin", "cluster_network": "10.20.0.0/24"}
     data["nvidia"] = {**GROUP_DATA["nvidia"], **nvidia}
     hosts = [
         (
             f"node{i}",
             ["compute"] + (["controller"] if i == 0 else []),
-            {**data, "cluster_ip": f"192.168.1.{10 + i}"},
+            {**data, "cluster_ip": f"10.20.0.{10 + i}"},
         )
         for i in range(3)
     ]

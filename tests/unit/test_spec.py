@@ -31,7 +31,8 @@ def hosts(key, count=3, controllers=("node0",), node=None, **settings):
             **GROUP_DATA,
             "deployer_ssh_key": key,
             "ssh_user": "labadmin",
-            "cluster_ip": f"192.168.1.{10 + i}",
+            "cluster_ip": f"10.20.0.{10 + i}",
+            "cluster_network": "10.20.0.0/24",  # a test subnet, not the real machines'
         }
         data.update(settings)
         if node and name in node:
@@ -50,7 +51,7 @@ def test_default_inventory_builds(key):
     spec = build(key)
     assert spec.controller.name == "node0"
     assert [n.name for n in spec.compute_nodes] == ["node0", "node1", "node2"]
-    assert spec.node("node1").ssh_address == "192.168.1.11"
+    assert spec.node("node1").ssh_address == "10.20.0.11"
     assert spec.deployer_public_key == "ssh-ed25519 AAAAC3Nza deployer@laptop"
 
 
@@ -79,24 +80,24 @@ BAD_INPUT = {
         ["Node_1: host name: 'Node_1' is not a valid host name"],
     ),
     "duplicate host name": (dict(node={"node2": {"name": "node1"}}), ["host name 'node1' is used twice"]),
-    "invalid IP": (dict(node={"node1": {"cluster_ip": "192.168.1.300"}}), ["node1: cluster_ip", "IPv4"]),
+    "invalid IP": (dict(node={"node1": {"cluster_ip": "10.20.0.300"}}), ["node1: cluster_ip", "IPv4"]),
     "duplicate IP": (
-        dict(node={"node2": {"cluster_ip": "192.168.1.11"}}),
-        ["cluster_ip 192.168.1.11 is given to node1, node2"],
+        dict(node={"node2": {"cluster_ip": "10.20.0.11"}}),
+        ["cluster_ip 10.20.0.11 is given to node1, node2"],
     ),
     "IP outside the subnet": (
-        dict(node={"node2": {"cluster_ip": "192.168.2.12"}}),
-        ["node2 cluster_ip 192.168.2.12 is not a host address in cluster_network 192.168.1.0/24"],
+        dict(node={"node2": {"cluster_ip": "10.20.1.12"}}),
+        ["node2 cluster_ip 10.20.1.12 is not a host address in cluster_network 10.20.0.0/24"],
     ),
     "network address as node IP": (
-        dict(node={"node2": {"cluster_ip": "192.168.1.0"}}),
-        ["192.168.1.0 is not a host address"],
+        dict(node={"node2": {"cluster_ip": "10.20.0.0"}}),
+        ["10.20.0.0 is not a host address"],
     ),
     "no controller": (dict(controllers=()), ["exactly one node must be in the controller group, found 0"]),
     "two controllers": (dict(controllers=("node0", "node1")), ["found 2 (node0, node1)"]),
     "root as SSH user": (dict(ssh_user="root"), ["ssh_user: the deploy must log in as a regular admin user"]),
     "missing cluster_network": (dict(cluster_network=None), ["cluster_network: required setting is missing"]),
-    "bad cluster_network": (dict(cluster_network="192.168.1.0/33"), ["cluster_network:"]),
+    "bad cluster_network": (dict(cluster_network="10.20.0.0/33"), ["cluster_network:"]),
     "missing key pair": (
         dict(deployer_ssh_key="/nonexistent/id_ed25519"),
         ["/nonexistent/id_ed25519 does not"],
@@ -145,11 +146,11 @@ def test_sixteen_nodes_with_four_gpus_each(key):
         line.split() for line in hosts_file.splitlines() if line and not line.startswith(("#", "::", "ff02"))
     ]
     assert lines[0] == ["127.0.0.1", "localhost"]
-    assert lines[1:] == [[f"192.168.1.{10 + i}", f"node{i}"] for i in range(16)]
+    assert lines[1:] == [[f"10.20.0.{10 + i}", f"node{i}"] for i in range(16)]
     assert "127.0.1.1" not in hosts_file
     known = render("ssh_known_hosts.j2", nodes=[(n, "ssh-ed25519 AAAA") for n in spec.nodes])
     assert known.count("ssh-ed25519 AAAA") == 16
-    assert "node15,192.168.1.25 ssh-ed25519 AAAA" in known
+    assert "node15,10.20.0.25 ssh-ed25519 AAAA" in known
 
 
 def test_sshd_dropin_follows_the_password_switch(key):
@@ -164,7 +165,7 @@ def test_chrony_controller_serves_the_subnet_compute_follows_it(key):
     spec = build(key)
     controller = render("chrony.conf.j2", spec=spec, node=spec.node("node0"))
     compute = render("chrony.conf.j2", spec=spec, node=spec.node("node1"))
-    assert "allow 192.168.1.0/24" in controller and "local stratum 10" in controller
+    assert "allow 10.20.0.0/24" in controller and "local stratum 10" in controller
     assert "server node0 iburst prefer" in compute and "allow" not in compute
     assert "pool ntp.ubuntu.com" in controller
 
