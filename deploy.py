@@ -6,7 +6,7 @@ planned, so nothing on any host changes.
 
 from pyinfra import host
 
-from ops import accounts, desktop, fake_gpu, hosts, jobs, munge, nvidia, pytorch, slurm, ssh, timesync
+from ops import accounts, desktop, fake_gpu, hosts, jobs, munge, nfs, nvidia, pytorch, slurm, ssh, timesync
 from ops.spec import current
 
 spec = current()
@@ -18,6 +18,8 @@ ssh.configure()
 if spec.nvidia.enabled:
     nvidia.configure()  # driver and CUDA; reboots a node only when its driver changed
 munge.configure()
+if spec.shared.enabled:
+    nfs.configure()  # the shared directory, exported by the controller, mounted everywhere
 if spec.fake_gpu_devices and spec.node(host.name).is_compute:
     fake_gpu.configure()  # rig only: no GPU on the build machine
 jobs.configure()

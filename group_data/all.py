@@ -71,5 +71,30 @@ users = [
     # {"name": "ada", "uid": 2001, "keys": ["ssh-ed25519 AAAA... ada@laptop"], "sudo": False},
 ]
 
+# The shared directory: node0 exports `export` over NFS to cluster_network; every node (node0 too)
+# mounts it at `path`. Job scripts, outputs and checkpoints go there (see jobs/). The mount options
+# let compute nodes boot without node0 (nofail, automount) and make I/O wait for it (hard).
+shared_dir = {
+    "enabled": True,
+    "path": "/shared",
+    "export": "/srv/gpucluster/shared",
+    "mount_options": [
+        "nfsvers=4.2",
+        "hard",
+        "noatime",
+        "_netdev",
+        "nofail",
+        "x-systemd.automount",
+        "x-systemd.mount-timeout=30",
+    ],
+}
+
+# upgrade.py: one node at a time, the controller last (see the README's operations section).
+upgrade = {
+    "drain_timeout_s": 3600,  # longest wait for a draining node's jobs; then it stops, node resumed
+    "validate_timeout_s": 600,  # longest wait for slurmd to be back after the upgrade or reboot
+    "nvidia": False,  # True: also upgrade the held NVIDIA driver packages, within their branch
+}
+
 # Every operation runs with sudo as the admin user (the password is asked for or passed in).
 _sudo = True

@@ -50,6 +50,8 @@ GLOBAL_SETTINGS = {
     "torch_index_url": "torch_index_url",
     "torch_wheelhouse": "torch_wheelhouse",
     "torch_venv": "torch_venv",
+    "shared": "shared_dir",
+    "upgrade": "upgrade",
 }
 
 # How to fix each field, appended to every error about it.
@@ -86,6 +88,8 @@ FIXES = {
     "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
     "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
     "ssh_port": "set ssh_port for the node in inventory.py to a port between 1 and 65535",
+    "shared": "set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
+    "upgrade": "set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
     "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
 }
 
@@ -152,6 +156,47 @@ class ResearchGroup(BaseModel):
     gid: int = Field(2000, ge=1000, le=59999)
 
 
+class SharedDir(BaseModel):
+    """The directory every node sees the same: exported by the controller over NFS, mounted everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    path: str = Field("/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # the mount point on every node
+    export: str = Field("/srv/gpucluster/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # on the controller
+    mount_options: tuple[str, ...] = (
+        "nfsvers=4.2",
+        "hard",
+        "noatime",
+        "_netdev",
+        "nofail",
+        "x-systemd.automount",
+        "x-systemd.mount-timeout=30",
+    )
+
+    @model_validator(mode="after")
+    def _safe_to_boot(self) -> SharedDir:
+        missing = {"nofail", "x-systemd.automount"} - set(self.mount_options)
+        if missing:
+            raise ValueError(
+                f"mount_options lacks {', '.join(sorted(missing))}: without them a compute node's boot "
+                "waits for (or fails without) the controller; fix: keep both in shared_dir['mount_options']"
+            )
+        if self.path == self.export:
+            raise ValueError("path and export are the same folder; fix: mount the export at another path")
+        return self
+
+
+class UpgradeSettings(BaseModel):
+    """How upgrade.py takes each node out of service."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drain_timeout_s: int = Field(3600, ge=0)  # longest wait for a draining node's jobs to end
+    validate_timeout_s: int = Field(600, gt=0)  # longest wait for slurmd after the upgrade or reboot
+    nvidia: bool = False  # True: also upgrade the held NVIDIA packages (within their branch)
+
+
 class SlurmNode(BaseModel):
     """A compute node as slurm.conf and gres.conf describe it."""
 
@@ -198,6 +243,8 @@ class ClusterSpec(BaseModel):
     torch_index_url: str = "https://download.pytorch.org/whl/cu128"
     torch_wheelhouse: Path | None = None
     torch_venv: str = Field("/opt/pytorch", pattern=r"^/[A-Za-z0-9._/-]+$")
+    shared: SharedDir = SharedDir()
+    upgrade: UpgradeSettings = UpgradeSettings()
     nodes: tuple[Node, ...] = Field(min_length=1)
 
     @field_validator("cluster_name")

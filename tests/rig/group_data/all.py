@@ -12,7 +12,7 @@ deployer_ssh_key = str(RIG.key)
 ntp_pools = []  # the rig reaches no NTP servers; node0 serves the others
 time_set_clock = False  # the containers share the build machine's clock: never set it
 fake_gpu_devices = True  # no GPU here: stand-in /dev/nvidia* nodes so slurmd loads gres.conf
-# No GPU and no NVIDIA repository here: the deploy skips the driver (tests/e2e/test_nvidia_plan.py
+# No GPU and no NVIDIA repository here: the deploy skips the driver (tests/e2e/test_04_plan.py
 # plans it with --dry instead). The project's versions are kept, only switched off.
 nvidia = {
     **run_path(str(Path(__file__).resolve().parents[3] / "group_data" / "all.py"))["nvidia"],
@@ -27,3 +27,6 @@ slurm_options = {
     **run_path(str(Path(__file__).parents[3] / "group_data" / "all.py"))["slurm_options"],
     "SlurmdTimeout": 30,
 }
+# The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
+# the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
+shared_dir = {"enabled": False}

@@ -1,9 +1,11 @@
-"""The NVIDIA driver, CUDA and node0's desktop on the rig, tested by their plan.
+"""The NVIDIA driver, CUDA, node0's desktop and the NFS shared directory, tested by their plan.
 
-The rig has no GPU and cannot reach NVIDIA's repository, so the deploy runs here with the NVIDIA
-part switched on (a temporary ``--group-data`` folder) and ``--dry --json``: pyinfra reads every
-fact from the real nodes and prints what it would do, and nothing is applied. The test then checks
-that the nodes are exactly as before.
+The rig has no GPU and cannot reach NVIDIA's repository, and the build machine's kernel has no NFS
+(neither nfsd nor the client: /proc/filesystems lists no nfs, and a container cannot load modules).
+So the deploy runs here with those parts switched on (a temporary ``--group-data`` folder) and
+``--dry --json``: pyinfra reads every fact from the real nodes and prints what it would do, and
+nothing is applied. The test then checks that the nodes are exactly as before. The exports file
+and the fstab line themselves are checked by tests/unit/test_nfs.py.
 
 What "no reboot where none is needed" means here: the rig's nodes are containers. They share the
 build machine's kernel, cannot load a kernel module and have no GPU of their own, so no reboot can
@@ -29,6 +31,7 @@ from ops.gpu import CUDA_KEYRING, NvidiaSettings, distribution, driver_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["node0", "node1", "node2"]
+SHARED = {"enabled": True, "path": "/shared", "export": "/srv/gpucluster/shared"}
 NVIDIA = {
     **runpy.run_path(str(ROOT / "group_data" / "all.py"))["nvidia"],
     "enabled": True,
@@ -53,7 +56,7 @@ def snapshot(rig) -> dict[str, str]:
 def dry_run(second_deploy, rig, outputs, tmp_path_factory):
     """The plan of the deploy with the NVIDIA part and a GNOME desktop on, and the nodes before and after."""
     group_data = tmp_path_factory.mktemp("nvidia-on")
-    (group_data / "all.py").write_text(f"nvidia = {NVIDIA!r}\n")
+    (group_data / "all.py").write_text(f"nvidia = {NVIDIA!r}\nshared_dir = {SHARED!r}\n")
     for node in NODES:
         rig.run(node, f"touch {MARKER}")
     before = snapshot(rig)
@@ -149,3 +152,20 @@ def test_the_desktop_is_planned_on_node0_only_with_its_display_manager_off(dry_r
         "node0"
     }
     assert not [o for o in desktop if any("Run the display manager" in name for name in o["names"])]
+
+
+def test_node0_alone_serves_the_shared_directory_to_the_subnet(dry_run):
+    assert op(dry_run, "Install the NFS server")["hosts_with_change"] == ["node0"]
+    assert op(dry_run, f"Shared directory {SHARED['export']}")["hosts_with_change"] == ["node0"]
+    assert op(dry_run, "ada's shared folder")["hosts_with_change"] == ["node0"]
+    assert op(dry_run, "Write /etc/exports.d/gpucluster.exports")["hosts_with_change"] == ["node0"]
+    assert op(dry_run, "Run the NFS server")["hosts_with_change"] == ["node0"]
+    reexport = op(dry_run, "Re-export the shared directory")
+    assert (reexport["hosts_with_change"], reexport["hosts_with_conditional_change"]) == ([], ["node0"])
+
+
+def test_every_node_node0_included_mounts_it_on_first_use(dry_run):
+    assert op(dry_run, "Install the NFS client")["hosts_with_change"] == NODES
+    assert op(dry_run, "Mount point /shared")["hosts_with_change"] == NODES
+    assert op(dry_run, "Mount /shared from node0 (/etc/fstab)")["hosts_with_change"] == NODES
+    assert op(dry_run, "Automount /shared on first use")["hosts_with_change"] == NODES
