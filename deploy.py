@@ -6,7 +6,21 @@ planned, so nothing on any host changes.
 
 from pyinfra import host
 
-from ops import accounts, desktop, fake_gpu, hosts, jobs, munge, nfs, nvidia, pytorch, slurm, ssh, timesync
+from ops import (
+    accounts,
+    desktop,
+    fake_gpu,
+    firewall,
+    hosts,
+    jobs,
+    munge,
+    nfs,
+    nvidia,
+    pytorch,
+    slurm,
+    ssh,
+    timesync,
+)
 from ops.spec import current
 
 spec = current()
@@ -15,6 +29,7 @@ hosts.configure()
 accounts.configure()  # fixed IDs before any package creates munge or slurm
 timesync.configure()
 ssh.configure()
+firewall.configure()  # on or off as group_data says; never from an address it would shut out
 if spec.nvidia.enabled:
     nvidia.configure()  # driver and CUDA; reboots a node only when its driver changed
 munge.configure()

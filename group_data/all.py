@@ -89,6 +89,11 @@ shared_dir = {
     ],
 }
 
+# The optional host firewall (nftables, its own table): inbound traffic only from cluster_network
+# (SSH, Slurm, srun, DDP and NCCL/Gloo ports), SSH also from admin_sources, nothing else. A deploy
+# that connects from outside both stops before switching it on, rather than lock itself out.
+firewall = {"enabled": False, "admin_sources": []}
+
 # upgrade.py: one node at a time, the controller last (see the README's operations section).
 upgrade = {
     "drain_timeout_s": 3600,  # longest wait for a draining node's jobs; then it stops, node resumed

@@ -52,6 +52,7 @@ GLOBAL_SETTINGS = {
     "torch_venv": "torch_venv",
     "shared": "shared_dir",
     "upgrade": "upgrade",
+    "firewall": "firewall",
 }
 
 # How to fix each field, appended to every error about it.
@@ -90,6 +91,7 @@ FIXES = {
     "ssh_port": "set ssh_port for the node in inventory.py to a port between 1 and 65535",
     "shared": "set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
     "upgrade": "set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
+    "firewall": "set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}",
     "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
 }
 
@@ -197,6 +199,15 @@ class UpgradeSettings(BaseModel):
     nvidia: bool = False  # True: also upgrade the held NVIDIA packages (within their branch)
 
 
+class Firewall(BaseModel):
+    """The optional host firewall: inbound from the cluster subnet, SSH also from admin_sources."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    admin_sources: tuple[IPv4Network, ...] = ()  # where else SSH may come from (a VPN, an admin desk)
+
+
 class SlurmNode(BaseModel):
     """A compute node as slurm.conf and gres.conf describe it."""
 
@@ -245,6 +256,7 @@ class ClusterSpec(BaseModel):
     torch_venv: str = Field("/opt/pytorch", pattern=r"^/[A-Za-z0-9._/-]+$")
     shared: SharedDir = SharedDir()
     upgrade: UpgradeSettings = UpgradeSettings()
+    firewall: Firewall = Firewall()
     nodes: tuple[Node, ...] = Field(min_length=1)
 
     @field_validator("cluster_name")
