@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITES ?= bookworm trixie
 
-.PHONY: venv lint unit test demo rig-down
+.PHONY: venv lint unit test demo bench rig-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ test: lint unit
 
 demo: venv
 	$(PY) tests/rig/demo.py
+
+# The benchmark on the rig left by `make demo`; results, plots and the report in bench-results/.
+bench: venv
+	$(PY) -m pyinfra -y tests/rig/inventory.py bench.py
 
 rig-down: venv
 	$(PY) tests/rig/rig.py down

@@ -7,6 +7,7 @@ planned, so nothing on any host changes.
 from pyinfra import host
 
 from ops import (
+    accounting,
     accounts,
     desktop,
     fake_gpu,
@@ -17,9 +18,11 @@ from ops import (
     nfs,
     nvidia,
     pytorch,
+    restapi,
     slurm,
     ssh,
     timesync,
+    webview,
 )
 from ops.spec import current
 
@@ -38,7 +41,13 @@ if spec.shared.enabled:
 if spec.fake_gpu_devices and spec.node(host.name).is_compute:
     fake_gpu.configure()  # rig only: no GPU on the build machine
 jobs.configure()
+if spec.rest_api.enabled:
+    restapi.configure()  # the JWT key before slurmctld or slurmdbd start: they stop without it
+if spec.accounting:
+    accounting.configure()  # slurmdbd must answer before slurmctld's first start with accounting
 slurm.configure()
+if spec.webview.enabled:
+    webview.configure()
 if spec.pytorch:
     pytorch.configure()
 if spec.node(host.name).is_controller:

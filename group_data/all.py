@@ -89,6 +89,28 @@ shared_dir = {
     ],
 }
 
+# Accounting: MariaDB and slurmdbd on the controller; sacct keeps finished jobs and their GPUs.
+# The database password is made on the controller and never leaves it.
+accounting = True
+# Slurm's REST API (slurmrestd) on the controller's cluster address, taking JWTs only; the key is
+# made on the controller. Tokens: `scontrol token lifespan=SECONDS`.
+rest_api = {"enabled": True, "port": 6820}
+# The web view: http://node0:8080/ from the cluster network (plus the networks in allow).
+# Anything wider belongs behind a reverse proxy with a login (see the README).
+webview = {"enabled": True, "port": 8080, "allow": [], "refresh_s": 10}
+
+# bench.py: the benchmark (all-reduce sweep, DDP steps on 1 and all nodes, an array of short jobs).
+bench = {
+    "params": [1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6],  # DDP model sizes (parameters)
+    "hooks": ["none", "bf16", "powersgd"],  # DDP communication hooks (NCCL; Gloo runs "none")
+    "batch": 32,  # samples per GPU and step
+    "experiments": 30,  # the array of independent jobs, one GPU each
+    "experiment_seconds": 10,
+    "shape_gbit": None,  # hold each node's link to this rate while it runs (tc tbf); None: as wired
+    "link_gbit": 2.5,  # the link rate the bandwidth figures compare with
+    "results": "bench-results",  # on the deploying machine
+}
+
 # The optional host firewall (nftables, its own table): inbound traffic only from cluster_network
 # (SSH, Slurm, srun, DDP and NCCL/Gloo ports), SSH also from admin_sources, nothing else. A deploy
 # that connects from outside both stops before switching it on, rather than lock itself out.

@@ -18,9 +18,11 @@ from ops.render import render
 from ops.spec import current
 
 JOBS_DIR = "/opt/gpucluster/jobs"
+BENCH_DIR = "/opt/gpucluster/bench"  # bench.py's job payloads (the bench package)
 ENV_FILE = "/etc/gpucluster/job.env"
 TASK_PROLOG = "/etc/slurm/task_prolog.sh"
 REPO_JOBS = Path(__file__).resolve().parent.parent / "jobs"
+REPO_BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 @deploy("Job scripts and job environment")
@@ -52,4 +54,13 @@ def configure():
         dest=JOBS_DIR,
         mode="755",
         delete=True,
+    )
+    files.sync(
+        name=f"Install the benchmark's jobs in {BENCH_DIR}",
+        src=str(REPO_BENCH),
+        dest=BENCH_DIR,
+        mode="644",
+        delete=True,
+        exclude=["*.pyc", "__pycache__"],
+        exclude_dir=["__pycache__"],
     )

@@ -53,6 +53,10 @@ GLOBAL_SETTINGS = {
     "shared": "shared_dir",
     "upgrade": "upgrade",
     "firewall": "firewall",
+    "accounting": "accounting",
+    "rest_api": "rest_api",
+    "webview": "webview",
+    "bench": "bench",
 }
 
 # How to fix each field, appended to every error about it.
@@ -92,6 +96,10 @@ FIXES = {
     "shared": "set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
     "upgrade": "set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
     "firewall": "set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}",
+    "accounting": "set accounting in group_data/all.py to True or False",
+    "rest_api": "set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}",
+    "webview": "set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}",
+    "bench": "set bench in group_data/all.py to a dict of the keys documented there",
     "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
 }
 
@@ -208,6 +216,46 @@ class Firewall(BaseModel):
     admin_sources: tuple[IPv4Network, ...] = ()  # where else SSH may come from (a VPN, an admin desk)
 
 
+class RestApi(BaseModel):
+    """slurmrestd on the controller, JWT only (ops/restapi.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(6820, ge=1024, le=65535)
+
+
+class WebView(BaseModel):
+    """The read-only web view of the cluster on the controller (ops/webview.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(8080, ge=1024, le=65535)
+    allow: tuple[IPv4Network, ...] = ()  # networks beyond cluster_network that may open it
+    refresh_s: int = Field(10, ge=2)
+
+
+class Bench(BaseModel):
+    """What bench.py measures, and where its results go (on the deploying machine)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: tuple[float, ...] = (1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6)  # DDP model sizes
+    hooks: tuple[Literal["none", "bf16", "powersgd"], ...] = ("none", "bf16", "powersgd")
+    batch: int = Field(32, gt=0)
+    steps: int = Field(20, gt=0)
+    allreduce_min_bytes: int = Field(1024, gt=0)
+    allreduce_max_bytes: int = Field(256 * 2**20, gt=0)
+    allreduce_iters: int = Field(20, gt=0)
+    experiments: int = Field(30, gt=0)  # the array of independent jobs
+    experiment_seconds: float = Field(10, gt=0)
+    shape_gbit: float | None = Field(None, gt=0)  # hold each link to this rate while it runs (tc)
+    link_gbit: float = Field(2.5, gt=0)  # the wired link rate the figures compare with
+    job_timeout_s: int = Field(1800, gt=0)
+    results: str = "bench-results"
+
+
 class SlurmNode(BaseModel):
     """A compute node as slurm.conf and gres.conf describe it."""
 
@@ -257,6 +305,10 @@ class ClusterSpec(BaseModel):
     shared: SharedDir = SharedDir()
     upgrade: UpgradeSettings = UpgradeSettings()
     firewall: Firewall = Firewall()
+    accounting: bool = True
+    rest_api: RestApi = RestApi()
+    webview: WebView = WebView()
+    bench: Bench = Bench()
     nodes: tuple[Node, ...] = Field(min_length=1)
 
     @field_validator("cluster_name")
@@ -316,6 +368,22 @@ class ClusterSpec(BaseModel):
             )
         if set(self.service_accounts) != {"munge", "slurm"}:
             raise ValueError("service_accounts: needs IDs for both munge and slurm; fix: set both")
+        return self
+
+    @model_validator(mode="after")
+    def _web_view_has_its_api(self) -> ClusterSpec:
+        if self.webview.enabled and not self.rest_api.enabled:
+            raise ValueError(
+                "webview: it reads slurmrestd; fix: enable rest_api or set webview['enabled'] False"
+            )
+        ports = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819}
+        ports["rest_api"] = self.rest_api.port
+        taken = [name for name, port in ports.items() if port == self.webview.port]
+        taken += [name for name, port in ports.items() if name != "rest_api" and port == self.rest_api.port]
+        if taken:
+            raise ValueError(
+                f"webview: port clash with {', '.join(taken)}; fix: give rest_api and webview their own ports"
+            )
         return self
 
     @model_validator(mode="after")
@@ -483,7 +551,7 @@ def _describe(exc: ValidationError, names: list[str]) -> list[str]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required setting is missing"
-        for prefix in ("nodes", "torch_version", "torch_wheelhouse", "users", "service_accounts"):
+        for prefix in ("nodes", "torch_version", "torch_wheelhouse", "users", "service_accounts", "webview"):
             if message.startswith(f"{prefix}: "):
                 where, message = prefix, message.removeprefix(f"{prefix}: ")
         fix = None if "fix:" in message else FIXES.get(field)

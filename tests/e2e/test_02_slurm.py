@@ -122,7 +122,8 @@ def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, output
     finally:
         cluster.run("node2", "cp -a /root/munge.key.good /etc/munge/munge.key && systemctl restart munge")
     # slurmctld may have set node2 DOWN while it could not authenticate; it returns by itself
-    assert wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120)
+    idle = wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120)
+    assert idle, cluster.run("node0", "sinfo -N; sinfo -R; tail -20 /var/log/slurm/slurmctld.log").stdout
     assert cluster.deploy(deploy_file="validate.py").returncode == 0
 
 

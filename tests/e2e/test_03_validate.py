@@ -171,8 +171,8 @@ def test_pytorch_slurm_example_launch_pattern_works(cluster):
     home = f"/home/{cluster.admin_user}"
     copy_to_every_node(cluster, DATA / "sbatch_run.sh", f"{home}/sbatch_run.sh")
     job, state = run_batch(cluster, "sbatch_run.sh /opt/gpucluster/jobs/examples/train_ddp.py --steps 20")
-    assert "JobState=COMPLETED" in state, state
     out = as_admin(cluster, f"cat ~/multinode-example-{job}.out").stdout
+    assert "JobState=COMPLETED" in state, (state, out[-3000:])
     assert f"Node IP: {cluster.nodes['node0']}" in out
     ranks = [line for line in out.splitlines() if line.startswith('{"rank"')]
     assert len(ranks) == 3 and all('"identical": true' in r for r in ranks), out[-2000:]

@@ -99,6 +99,13 @@ def main() -> int:
         )
     )
     ok = check("validate.py", validate.returncode == 0) and ok
+    url = f"http://{RIG.nodes['node0']}:8080/"
+    answers = RIG.run(
+        "node0", f"python3 -c 'import urllib.request; urllib.request.urlopen(\"{url}\")'", check=False
+    )
+    ok = check("web view answers", answers.returncode == 0) and ok
+    print(f"\nWeb view of the cluster (from this machine, inside the rig's network): {url}")
+    print(f"Slurm REST API: http://{RIG.nodes['node0']}:6820/ with a token from `scontrol token` on node0")
     print(
         "\nThe rig is left running: `pyinfra tests/rig/inventory.py deploy.py` deploys to it again, "
         "`make rig-down` removes it."

@@ -30,3 +30,10 @@ slurm_options = {
 # The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
 # the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
 shared_dir = {"enabled": False}
+# bench.py on the rig (`make bench`): small models for its CPUs, each link held to 2.5 Gbit/s as
+# on the real cluster.
+bench = {
+    **run_path(str(Path(__file__).parents[3] / "group_data" / "all.py"))["bench"],
+    "params": [1e6, 4e6, 16e6, 64e6],
+    "shape_gbit": 2.5,
+}

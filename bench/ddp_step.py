@@ -1,0 +1,160 @@
+"""DDP step time of an MLP of a given size, with and without the local compute it is made of.
+
+    torchrun --nnodes=3 --nproc_per_node=1 ... bench/ddp_step.py --params 50e6 --hook bf16 --out r.json
+
+The model is --depth square Linear layers (ReLU between) of the width that gives about --params
+parameters, trained with SGD on one synthetic batch of --batch samples per rank (MSE loss), so the
+step is compute and gradient all-reduce only. It times --steps DDP steps after --warmup, then as
+many local steps under no_sync() (forward, backward, optimizer, no communication): the compute time
+the step-time model starts from. Times are the slowest rank's mean. --hook picks the DDP comm hook:
+none (fp32 all-reduce), bf16 (bf16_compress_hook) or powersgd (powerSGD_hook, rank --powersgd-rank,
+compressing from the third step on); both need NCCL, Gloo takes none only. Rank 0 writes the JSON:
+{"kind": "ddp_step", "backend", "world_size", "hosts", "hook", "powersgd_rank", "params", "depth", "width",
+ "batch", "steps", "step_s", "samples_per_s", "compute_s", "grad_bytes"}; samples/s counts all ranks,
+grad_bytes is what the hook sends per step (bench.model.grad_bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks, powerSGD_hook
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+if not __package__:  # run as a file by torchrun: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.model import HOOKS, grad_bytes  # noqa: E402
+
+GLOO_HOOKS = (
+    "--hook bf16 and powersgd need NCCL (GPUs): on Gloo, torch's bf16_compress_hook raises TypeError "
+    "and powerSGD_hook's chained all-reduces mismatch across buckets (pytorch/pytorch#58467)"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", type=float, required=True, help="parameter count, e.g. 350e6")
+    p.add_argument("--depth", type=int, default=8, help="Linear layers")
+    p.add_argument("--batch", type=int, default=32, help="samples per rank and step")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--hook", choices=HOOKS, default="none")
+    p.add_argument("--powersgd-rank", type=int, default=4, help="PowerSGD matrix approximation rank")
+    p.add_argument("--backend", choices=("nccl", "gloo"), help="default: nccl with CUDA, else gloo")
+    p.add_argument("--out", type=Path, required=True, help="JSON file written by rank 0")
+    args = p.parse_args(argv)
+    args.backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if args.backend == "gloo" and args.hook != "none":
+        p.error(GLOO_HOOKS)
+    if args.hook == "powersgd" and args.warmup < 3:
+        p.error("--hook powersgd needs --warmup 3 or more: it compresses from the third step")
+    return args
+
+
+def mlp(params: float, depth: int) -> tuple[nn.Sequential, int]:
+    """depth Linear(width, width) layers with ReLU between, width a multiple of 8."""
+    width = max(8, round(math.sqrt(params / depth) / 8) * 8)
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers[:-1]), width
+
+
+def timed(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+    """Mean seconds per step on this rank, the slowest rank's."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    elapsed = torch.tensor([(time.perf_counter() - start) / steps], device=device, dtype=torch.float64)
+    dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+    return elapsed.item()
+
+
+def measure(args: argparse.Namespace, device: torch.device) -> dict:
+    """Time the DDP and the local steps, returning the result fields."""
+    torch.manual_seed(0)
+    model, width = mlp(args.params, args.depth)
+    ddp = DDP(model.to(device), device_ids=[device.index] if device.type == "cuda" else None)
+    if args.hook == "bf16":
+        ddp.register_comm_hook(None, default_hooks.bf16_compress_hook)
+    elif args.hook == "powersgd":
+        state = powerSGD_hook.PowerSGDState(
+            None, matrix_approximation_rank=args.powersgd_rank, start_powerSGD_iter=2
+        )
+        ddp.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
+    opt = torch.optim.SGD(ddp.parameters(), lr=1e-4)
+    x = torch.randn(args.batch, width, device=device)
+    y = torch.randn(args.batch, width, device=device)
+
+    def step() -> None:
+        opt.zero_grad()
+        F.mse_loss(ddp(x), y).backward()
+        opt.step()
+
+    def local_step() -> None:
+        with ddp.no_sync():
+            step()
+
+    step_s = timed(step, args.steps, args.warmup, device)
+    compute_s = timed(local_step, args.steps, args.warmup, device)
+    params = sum(p.numel() for p in model.parameters())
+    return {
+        "hook": args.hook,
+        "powersgd_rank": args.powersgd_rank,
+        "params": params,
+        "depth": args.depth,
+        "width": width,
+        "batch": args.batch,
+        "steps": args.steps,
+        "step_s": step_s,
+        "samples_per_s": dist.get_world_size() * args.batch / step_s,
+        "compute_s": compute_s,
+        "grad_bytes": grad_bytes(params, args.hook, args.powersgd_rank, width),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.backend == "nccl":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group(args.backend)
+    hosts: list[str] = [""] * dist.get_world_size()
+    dist.all_gather_object(hosts, socket.gethostname())
+    result = measure(args, device)
+    gc.collect()  # DDP holds reference cycles: free it now, or Gloo may abort at exit (torch 2.13)
+    if dist.get_rank() == 0:
+        result = {
+            "kind": "ddp_step",
+            "backend": args.backend,
+            "world_size": len(hosts),
+            "hosts": hosts,
+        } | result
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result), flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

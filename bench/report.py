@@ -1,0 +1,355 @@
+"""Tables, figures, plots and a summary of a directory of benchmark results; the decision CLI.
+
+    python -m bench.report RESULTS_DIR --link-gbit 2.5 [--out DIR] [--slots N]
+    python -m bench.report RESULTS_DIR --decide --params 350e6 --step-ms 180 --batch 32
+
+RESULTS_DIR holds the JSON files of bench.allreduce ("kind": "allreduce") and bench.ddp_step
+("kind": "ddp_step"), named as you like, and the experiment array's jobs as jobs.json, a list of
+{"job": id, "node": name, "start": epoch_s, "end": epoch_s}, or jobs.csv with the header
+job,node,start,end. Each part is reported when its files are there. Plots (PNG) and summary.json
+go to --out (default RESULTS_DIR).
+
+The communication model of each backend is fitted to its all-reduce sweep on the most ranks; the
+step-time model of each backend and hook is calibrated on its multi-rank DDP points, and its error
+is measured on those same points (in-sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.model import (
+    Calibration,
+    CommModel,
+    DdpPoint,
+    busbw,
+    calibrate,
+    decide,
+    error_summary,
+    link_bytes_per_s,
+    link_fraction,
+    predict_step,
+    relative_error,
+    utilisation,
+)
+
+AIMS = {"link_fraction": 0.9, "model_error": 0.15, "utilisation": 0.95}
+
+
+def load(results: Path) -> dict[str, list[dict]]:
+    """The results by kind: "allreduce", "ddp_step" and "jobs"."""
+    found: dict[str, list[dict]] = {"allreduce": [], "ddp_step": [], "jobs": []}
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text())
+        if path.name == "jobs.json":
+            found["jobs"] = data
+        elif isinstance(data, dict) and data.get("kind") in found:
+            found[data["kind"]].append(data)
+    if (results / "jobs.csv").exists():
+        with open(results / "jobs.csv", newline="") as f:
+            found["jobs"] = [
+                {**r, "start": float(r["start"]), "end": float(r["end"])} for r in csv.DictReader(f)
+            ]
+    return found
+
+
+def comm_models(runs: list[dict]) -> dict[str, CommModel]:
+    """Per backend, the model fitted to the sweep with the most ranks (two or more)."""
+    widest: dict[str, dict] = {}
+    for run in runs:
+        if run["world_size"] > 1 and run["world_size"] > widest.get(run["backend"], {}).get("world_size", 1):
+            widest[run["backend"]] = run
+    return {
+        b: CommModel.fit([(s["bytes"], s["seconds"]) for s in r["sizes"]], r["world_size"])
+        for b, r in widest.items()
+    }
+
+
+def point(run: dict) -> DdpPoint:
+    return DdpPoint(run["world_size"], run["compute_s"], run["step_s"], run["grad_bytes"])
+
+
+def calibrations(runs: list[dict], comms: dict[str, CommModel]) -> dict[tuple[str, str], Calibration]:
+    """Per (backend, hook) with multi-rank points and an all-reduce fit, the calibrated factors."""
+    groups: dict[tuple[str, str], list[DdpPoint]] = defaultdict(list)
+    for run in runs:
+        if run["world_size"] > 1 and run["backend"] in comms:
+            groups[run["backend"], run["hook"]].append(point(run))
+    return {key: calibrate(points, comms[key[0]]) for key, points in groups.items()}
+
+
+def allreduce_section(runs: list[dict], comms: dict[str, CommModel], link_gbit: float) -> list[dict]:
+    rows = []
+    for run in sorted(runs, key=lambda r: (r["backend"], r["world_size"])):
+        n = run["world_size"]
+        print(
+            f"\nall-reduce, {run['backend']}, {n} ranks ({', '.join(run['hosts'])}), link {link_gbit} Gbit/s"
+        )
+        print(f"{'bytes':>12} {'time us':>10} {'algbw GB/s':>11} {'busbw GB/s':>11} {'of link':>8}")
+        for s in run["sizes"]:
+            frac = link_fraction(s["busbw"], link_gbit)
+            bw = f"{s['algbw'] / 1e9:>11.3f} {s['busbw'] / 1e9:>11.3f}"
+            print(f"{s['bytes']:>12} {s['seconds'] * 1e6:>10.1f} {bw} {frac:>8.2f}")
+        largest = run["sizes"][-1]
+        row = {"backend": run["backend"], "world_size": n, "largest_bytes": largest["bytes"]}
+        row |= {"busbw": largest["busbw"], "link_fraction": link_fraction(largest["busbw"], link_gbit)}
+        comm = comms.get(run["backend"])
+        if comm and n > 1:
+            print(f"fit: latency {comm.latency_s * 1e6:.1f} us, busbw {comm.busbw / 1e9:.3f} GB/s")
+            row["fit"] = {"latency_s": comm.latency_s, "busbw": comm.busbw}
+        rows.append(row)
+    return rows
+
+
+def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> list[dict]:
+    """Each multi-rank point against the one-rank point of the same backend, hook, size and batch."""
+    single = {(r["backend"], r["hook"], r["params"], r["batch"]): r for r in runs if r["world_size"] == 1}
+    rows = []
+    print("\nDDP scaling: n-node steps against 1 node (same backend, hook, params, batch per GPU)")
+    print(
+        f"{'backend':>7} {'hook':>8} {'params':>11} {'batch':>5} {'n':>2} {'compute ms':>10} {'step ms':>9}"
+        f" {'samples/s':>10} {'1-node ms':>9} {'speedup':>7} {'eff':>5} {'model ms':>9} {'error':>6}"
+    )
+    for r in sorted(runs, key=lambda r: (r["backend"], r["hook"], r["params"], r["world_size"])):
+        if r["world_size"] == 1:
+            continue
+        row = {k: r[k] for k in ("backend", "hook", "params", "batch", "world_size", "compute_s", "step_s")}
+        row["samples_per_s"] = r["samples_per_s"]
+        one = single.get((r["backend"], r["hook"], r["params"], r["batch"]))
+        if one:
+            row |= {"step_1_s": one["step_s"], "speedup": r["samples_per_s"] / one["samples_per_s"]}
+            row["efficiency"] = row["speedup"] / r["world_size"]
+        cal = cals.get((r["backend"], r["hook"]))
+        if cal:
+            p = point(r)
+            row["predicted_s"] = predict_step(p.compute_s, p.grad_bytes, p.world, comms[r["backend"]], cal)
+            row["error"] = relative_error(row["predicted_s"], r["step_s"])
+        rows.append(row)
+        cells = [
+            f"{r['backend']:>7} {r['hook']:>8} {r['params']:>11} {r['batch']:>5} {r['world_size']:>2}",
+            f"{r['compute_s'] * 1e3:>10.2f} {r['step_s'] * 1e3:>9.2f} {r['samples_per_s']:>10.1f}",
+            f"{one['step_s'] * 1e3:>9.2f} {row['speedup']:>7.2f} {row['efficiency']:>5.2f}"
+            if one
+            else f"{'-':>9} {'-':>7} {'-':>5}",
+            f"{row['predicted_s'] * 1e3:>9.2f} {row['error']:>+6.1%}" if cal else f"{'-':>9} {'-':>6}",
+        ]
+        print(" ".join(cells))
+    for (backend, hook), cal in sorted(cals.items()):
+        print(
+            f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute step, bw_eff {cal.bw_eff:.2f}"
+        )
+    return rows
+
+
+def jobs_section(jobs: list[dict], slots: int | None) -> dict:
+    slots = slots or len({j["node"] for j in jobs})
+    spans = [(j["start"], j["end"]) for j in jobs]
+    makespan = max(e for _, e in spans) - min(s for s, _ in spans)
+    busy = sum(e - s for s, e in spans)
+    row = {"jobs": len(jobs), "slots": slots, "busy_s": busy, "makespan_s": makespan}
+    row |= {"ideal_s": busy / slots, "mean_job_s": busy / len(jobs), "utilisation": utilisation(spans, slots)}
+    print(
+        f"\nexperiment array: {len(jobs)} jobs (mean {row['mean_job_s']:.1f} s) on {slots} slots, makespan "
+        f"{makespan:.1f} s, ideal {row['ideal_s']:.1f} s"
+    )
+    return row
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "missed"
+
+
+def figures(summary: dict) -> dict:
+    """The issue's three figures against their aims, printed and returned."""
+    out = {}
+    print("\nfigures")
+    for row in summary["allreduce"]:
+        if row["world_size"] > 1:
+            out[f"link_fraction_{row['backend']}"] = row["link_fraction"]
+            aim = verdict(row["link_fraction"] >= AIMS["link_fraction"])
+            print(
+                f"  busbw at {row['largest_bytes']} B, {row['backend']}: {row['link_fraction']:.2f}"
+                f" of the link rate (aim >= {AIMS['link_fraction']}: {aim})"
+            )
+    errors = [r["error"] for r in summary["ddp"] if "error" in r]
+    if errors:
+        worst, mean = error_summary(errors)
+        out |= {"model_error_max": worst, "model_error_mean": mean}
+        aim = verdict(worst <= AIMS["model_error"])
+        print(
+            f"  model error on {len(errors)} multi-node step times: max {worst:.1%}, mean {mean:.1%}"
+            f" (aim within {AIMS['model_error']:.0%}: {aim})"
+        )
+    if summary["jobs"]:
+        u = summary["jobs"]["utilisation"]
+        out["utilisation"] = u
+        aim = verdict(u >= AIMS["utilisation"])
+        print(f"  slot utilisation: {u:.1%} (aim >= {AIMS['utilisation']:.0%} for 10 s jobs: {aim})")
+    return out
+
+
+def plot(found: dict, summary: dict, comms: dict[str, CommModel], link_gbit: float, out: Path) -> list[Path]:
+    """allreduce_busbw.png, ddp_step_time.png, model_vs_measured.png, each when it has data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        written.append(out / name)
+
+    multi = [r for r in found["allreduce"] if r["world_size"] > 1]
+    if multi:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for r in multi:
+            sizes = [s["bytes"] for s in r["sizes"]]
+            ax.plot(
+                sizes,
+                [s["busbw"] / 1e9 for s in r["sizes"]],
+                "o-",
+                label=f"{r['backend']}, {r['world_size']} ranks",
+            )
+            comm = comms[r["backend"]]
+            model = [busbw(b, comm.time(b, r["world_size"]), r["world_size"]) / 1e9 for b in sizes]
+            ax.plot(sizes, model, "--", color=ax.lines[-1].get_color(), label=f"{r['backend']} fit")
+        ax.axhline(link_bytes_per_s(link_gbit) / 1e9, color="k", ls=":", label=f"link {link_gbit} Gbit/s")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="message bytes",
+            ylabel="busbw GB/s",
+            title="all-reduce bus bandwidth",
+        )
+        ax.legend()
+        save(fig, "allreduce_busbw.png")
+
+    if found["ddp_step"]:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        series: dict[tuple, list] = defaultdict(list)
+        for r in found["ddp_step"]:
+            series[r["backend"], r["hook"], r["world_size"]].append((r["params"], r["step_s"] * 1e3))
+        for (backend, hook, n), pts in sorted(series.items()):
+            pts.sort()
+            ax.plot(
+                *zip(*pts, strict=True),
+                "o-" if n == 1 else "s--",
+                label=f"{backend}/{hook}, {n} node{'s' if n > 1 else ''}",
+            )
+        ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="step ms", title="DDP step time")
+        ax.legend()
+        save(fig, "ddp_step_time.png")
+
+    predicted = [
+        (r["step_s"] * 1e3, r["predicted_s"] * 1e3, r["hook"]) for r in summary["ddp"] if "predicted_s" in r
+    ]
+    if predicted:
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        for hook in sorted({h for *_, h in predicted}):
+            ax.plot(
+                [m for m, _, h in predicted if h == hook],
+                [p for _, p, h in predicted if h == hook],
+                "o",
+                label=hook,
+            )
+        top = max(max(m, p) for m, p, _ in predicted) * 1.1
+        bottom = min(min(m, p) for m, p, _ in predicted) / 1.1
+        for f, style in ((1, "k-"), (1 + AIMS["model_error"], "k:"), (1 - AIMS["model_error"], "k:")):
+            ax.plot([bottom, top], [bottom * f, top * f], style)
+        ax.set(xscale="log", yscale="log", xlabel="measured step ms", ylabel="model step ms")
+        ax.set_title("step-time model vs measured (dotted: ±15%)")
+        ax.legend()
+        save(fig, "model_vs_measured.png")
+    return written
+
+
+def report(results: Path, link_gbit: float, out: Path, slots: int | None = None) -> dict:
+    """Print everything, write the plots and summary.json; returns the summary."""
+    found = load(results)
+    comms = comm_models(found["allreduce"])
+    cals = calibrations(found["ddp_step"], comms)
+    summary: dict = {"link_gbit": link_gbit}
+    summary["allreduce"] = allreduce_section(found["allreduce"], comms, link_gbit)
+    summary["ddp"] = ddp_section(found["ddp_step"], comms, cals) if found["ddp_step"] else []
+    summary["model"] = {f"{b}/{h}": asdict(c) for (b, h), c in cals.items()}
+    summary["jobs"] = jobs_section(found["jobs"], slots) if found["jobs"] else {}
+    summary["figures"] = figures(summary)
+    out.mkdir(parents=True, exist_ok=True)
+    summary["plots"] = [p.name for p in plot(found, summary, comms, link_gbit, out)]
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"\nwrote {', '.join(summary['plots'] + ['summary.json'])} to {out}")
+    return summary
+
+
+def ask(results: Path, args: argparse.Namespace) -> None:
+    """Print the decision for one model, from the calibration on RESULTS_DIR."""
+    found = load(results)
+    comms = comm_models(found["allreduce"])
+    backend = args.backend or ("nccl" if "nccl" in comms else next(iter(comms), None))
+    cals = {h: c for (b, h), c in calibrations(found["ddp_step"], comms).items() if b == backend}
+    if not cals:
+        raise SystemExit(
+            f"no {backend or 'all-reduce'} sweep with multi-node DDP points in {results} to calibrate from"
+        )
+    d = decide(
+        args.params,
+        args.step_ms / 1e3,
+        args.batch,
+        comms[backend],
+        cals,
+        world=args.nodes,
+        min_efficiency=args.min_efficiency,
+        rank=args.powersgd_rank,
+        width=args.width,
+    )
+    print(f"{args.params:.3g} params, {args.step_ms:g} ms/step at batch {args.batch} on one GPU ({backend}):")
+    for option, rate in d.throughput.items():
+        print(f"  {option:>14}: {rate:10.1f} samples/s")
+    print(f"  best: {d.best}; DDP with the {d.hook} hook: {d.step_s * 1e3:.1f} ms/step, ", end="")
+    print(f"speedup {d.speedup:.2f}, efficiency {d.efficiency:.2f}")
+    print(d.recommendation)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
+    p.add_argument("results", type=Path, help="directory of result JSON files (and jobs.json or jobs.csv)")
+    p.add_argument("--link-gbit", type=float, default=2.5, help="wired link rate, Gbit/s")
+    p.add_argument("--out", type=Path, help="where plots and summary.json go (default: RESULTS_DIR)")
+    p.add_argument("--slots", type=int, help="GPU slots of the array (default: the nodes its jobs ran on)")
+    d = p.add_argument_group("decision (--decide)")
+    d.add_argument("--decide", action="store_true", help="say how to run the model given below")
+    d.add_argument("--params", type=float, help="parameter count, e.g. 350e6")
+    d.add_argument("--step-ms", type=float, help="single-GPU step time, ms")
+    d.add_argument("--batch", type=int, help="samples per GPU and step")
+    d.add_argument("--nodes", type=int, default=3)
+    d.add_argument(
+        "--backend", choices=("nccl", "gloo"), help="calibration to use (default: nccl if measured)"
+    )
+    d.add_argument(
+        "--min-efficiency",
+        type=float,
+        default=0.8,
+        help="share of independent runs' throughput DDP must keep",
+    )
+    d.add_argument("--powersgd-rank", type=int, default=4, help="PowerSGD matrix approximation rank")
+    d.add_argument("--width", type=int, default=1024, help="typical weight-matrix side, for PowerSGD bytes")
+    args = p.parse_args(argv)
+    if args.decide:
+        if None in (args.params, args.step_ms, args.batch):
+            p.error("--decide needs --params, --step-ms and --batch")
+        ask(args.results, args)
+    else:
+        report(args.results, args.link_gbit, args.out or args.results, args.slots)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A short run of the benchmark (bench.py) on the rig, with its results checked for consistency.
+
+The rig has CPUs only, so the runs use Gloo and the plain all-reduce (no bf16 or PowerSGD hook on
+Gloo); each node's link is held to 2.5 Gbit/s with tc tbf while it runs, as on the real cluster.
+The figures are printed by the benchmark; this test checks they are complete and self-consistent,
+not that they reach the aims.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rig import RIG
+
+from bench.model import busbw, link_bytes_per_s
+
+pytestmark = pytest.mark.skipif(RIG.torch is None, reason="no torch wheel for this rig's Python")
+SHAPE_GBIT = 2.5
+NOISE = 1.10  # a measurement may read up to 10% above the shaped rate (tbf's burst, timer jitter)
+
+
+@pytest.fixture(scope="module")
+def bench(second_deploy, rig, tmp_path_factory, outputs):
+    results = tmp_path_factory.mktemp("bench-results")
+    group_data = tmp_path_factory.mktemp("bench-short")
+    short = {
+        "params": [1e6, 4e6],
+        "steps": 10,
+        "batch": 16,
+        "allreduce_max_bytes": 16 * 2**20,
+        "allreduce_iters": 5,
+        "experiments": 9,
+        "experiment_seconds": 10,
+        "shape_gbit": SHAPE_GBIT,
+        "link_gbit": SHAPE_GBIT,
+        "results": str(results),
+    }
+    (group_data / "all.py").write_text(f"bench = {short!r}\n")
+    run = rig.deploy("--group-data", str(group_data), deploy_file="bench.py")
+    outputs.append(run.output)
+    assert run.returncode == 0, run.output[-4000:]
+    return {
+        "dir": results,
+        "output": run.output,
+        "summary": json.loads((results / "summary.json").read_text()),
+    }
+
+
+def test_every_part_produced_its_results_and_plots(bench):
+    names = sorted(p.name for p in bench["dir"].iterdir())
+    assert "allreduce-gloo-3.json" in names
+    for params in ("1e+06", "4e+06"):
+        assert {f"ddp-none-{params}-1.json", f"ddp-none-{params}-3.json"} <= set(names)
+    assert {"jobs.json", "allreduce_busbw.png", "ddp_step_time.png", "model_vs_measured.png"} <= set(names)
+    jobs = json.loads((bench["dir"] / "jobs.json").read_text())
+    assert len(jobs) == 9 and {j["node"] for j in jobs} == {"node0", "node1", "node2"}
+    assert all(9.9 <= j["end"] - j["start"] < 12 for j in jobs)
+
+
+def test_bus_bandwidth_follows_its_definition_and_never_beats_the_shaped_link(bench):
+    sweep = json.loads((bench["dir"] / "allreduce-gloo-3.json").read_text())
+    assert sweep["world_size"] == 3 and sorted(sweep["hosts"]) == ["node0", "node1", "node2"]
+    sizes = [s["bytes"] for s in sweep["sizes"]]
+    assert sizes[0] == 1024 and sizes[-1] == 16 * 2**20 and sizes == sorted(sizes)
+    for size in sweep["sizes"]:
+        assert size["busbw"] == pytest.approx(busbw(size["bytes"], size["seconds"], 3))
+        assert size["busbw"] <= link_bytes_per_s(SHAPE_GBIT) * NOISE, size
+
+
+def test_ddp_runs_on_one_and_three_nodes_and_the_report_has_the_three_figures(bench):
+    for count in (1, 3):
+        run = json.loads((bench["dir"] / f"ddp-none-4e+06-{count}.json").read_text())
+        assert run["world_size"] == count and run["step_s"] > 0 and run["compute_s"] > 0
+        assert run["grad_bytes"] == pytest.approx(4 * run["params"], rel=0.01)
+    figures = bench["summary"]["figures"]
+    assert set(figures) >= {"link_fraction_gloo", "model_error_max", "utilisation"}
+    assert 0 < figures["link_fraction_gloo"] <= NOISE
+    assert 0 < figures["utilisation"] <= 1
+    for line in ("busbw at 16777216 B, gloo", "model error on", "slot utilisation"):
+        assert line in bench["output"]
+
+
+def test_the_links_are_released_afterwards(bench, rig):
+    for node in ("node0", "node1", "node2"):
+        assert "tbf" not in rig.run(node, "tc qdisc show").stdout

@@ -1,0 +1,171 @@
+"""The benchmark's arithmetic and decision model (bench.model), and the report on a small results directory.
+
+The results directory is synthetic: all-reduce and DDP times made by the model itself from known
+latency, bandwidth, overlap and bandwidth efficiency, so the report must find exactly those back.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import model, report
+from bench.model import Calibration, CommModel, DdpPoint
+
+LINK = model.link_bytes_per_s(2.5)  # 312.5e6 bytes/s
+COMM = CommModel(latency_s=50e-6, busbw=0.93 * LINK)
+SIZES = [2**k for k in range(10, 29)]  # 1 KiB .. 256 MiB
+
+
+def test_bandwidths_as_nccl_tests_define_them():
+    assert model.algbw(1e9, 2.0) == 5e8
+    assert model.busbw(1e9, 2.0, 3) == pytest.approx(5e8 * 4 / 3)
+    assert model.busbw(1e9, 2.0, 2) == 5e8  # 2(n-1)/n = 1
+    assert model.busbw(1e9, 2.0, 8) == pytest.approx(5e8 * 1.75)
+    assert model.busbw(1e9, 2.0, 1) == 0.0
+    assert LINK == 312.5e6
+    assert model.link_fraction(281.25e6, 2.5) == pytest.approx(0.9)
+
+
+def test_comm_time_uses_the_ring_factor():
+    assert COMM.time(3e8, 3) == pytest.approx(50e-6 + 4 / 3 * 3e8 / (0.93 * LINK))
+    assert COMM.time(3e8, 3, bw_eff=0.5) == pytest.approx(50e-6 + 8 / 3 * 3e8 / (0.93 * LINK))
+    assert COMM.time(3e8, 1) == 0.0
+
+
+def test_fit_recovers_latency_and_bandwidth():
+    fitted = CommModel.fit([(b, COMM.time(b, 3)) for b in SIZES], 3)
+    assert fitted.latency_s == pytest.approx(50e-6, rel=1e-6)
+    assert fitted.busbw == pytest.approx(0.93 * LINK, rel=1e-6)
+    noisy = [(b, COMM.time(b, 3) * (1.02 if i % 2 else 0.98)) for i, b in enumerate(SIZES)]
+    fitted = CommModel.fit(noisy, 3)
+    assert fitted.latency_s == pytest.approx(50e-6, rel=0.05)
+    assert fitted.busbw == pytest.approx(0.93 * LINK, rel=0.05)
+    with pytest.raises(ValueError):
+        CommModel.fit([(b, 1.0) for b in SIZES], 1)
+
+
+def test_gradient_bytes_per_hook():
+    assert model.grad_bytes(100e6, "none") == 400e6
+    assert model.grad_bytes(100e6, "bf16") == 200e6
+    assert model.grad_bytes(100e6, "powersgd", rank=4, width=1024) == pytest.approx(400e6 * 8 / 1024)
+    assert model.grad_bytes(100, "powersgd", rank=4, width=4) == 400  # never more than fp32
+    with pytest.raises(ValueError, match="unknown hook"):
+        model.grad_bytes(1, "fp16")
+
+
+def test_step_model_hides_communication_under_the_overlapped_compute():
+    comm = CommModel(latency_s=0.0, busbw=1e9)  # 3 ranks: 0.75e9 bytes take 4/3 * 0.75 = 1 s
+    cal = Calibration(overlap=0.5, bw_eff=1.0)
+    assert model.predict_step(2.0, 0.75e9, 3, comm, cal) == pytest.approx(2.0)  # 1 s hidden in 1 s
+    assert model.predict_step(1.0, 0.75e9, 3, comm, cal) == pytest.approx(1.5)  # 0.5 s exposed
+    assert model.predict_step(1.0, 0.75e9, 3, comm, Calibration(0.5, 0.5)) == pytest.approx(2.5)
+    assert model.predict_step(1.0, 0.75e9, 1, comm, cal) == 1.0
+
+
+def synthetic_points(cal: Calibration) -> list[DdpPoint]:
+    """Exposed communication at varied compute and bytes, so both factors are identifiable."""
+    shapes = [(0.05, 40e6), (0.1, 400e6), (0.5, 400e6), (1.0, 2e9), (0.2, 4e6)]
+    return [DdpPoint(3, c, model.predict_step(c, b, 3, COMM, cal), b) for c, b in shapes]
+
+
+def test_calibration_recovers_overlap_and_efficiency():
+    truth = Calibration(overlap=0.3, bw_eff=0.8)
+    points = synthetic_points(truth) + [DdpPoint(1, 0.1, 0.1, 4e6)]
+    assert model.calibrate(points, COMM) == truth
+    with pytest.raises(ValueError, match="multi-rank"):
+        model.calibrate([DdpPoint(1, 0.1, 0.1, 4e6)], COMM)
+
+
+def test_errors_and_utilisation():
+    assert model.relative_error(110, 100) == pytest.approx(0.1)
+    assert model.error_summary([0.1, -0.2]) == pytest.approx((0.2, 0.15))
+    jobs = [(0, 10), (0, 10), (0, 10), (10, 20), (10, 20), (10, 19)]
+    assert model.utilisation(jobs, 3) == pytest.approx(59 / 60)
+    assert model.utilisation([(0, 10), (20, 30)], 1) == pytest.approx(20 / 30)
+
+
+CALS = {"none": Calibration(0.5, 1.0), "bf16": Calibration(0.5, 1.0)}
+
+
+def test_decide_ddp_when_communication_hides():
+    d = model.decide(1e6, step_s=1.0, batch=32, comm=COMM, calibrations=CALS)
+    assert d.best.startswith("ddp-")
+    assert d.speedup == pytest.approx(3.0) and d.efficiency == pytest.approx(1.0)
+    assert d.throughput["independent"] == 96.0 and d.throughput["one-node"] == 32.0
+    assert d.recommendation.startswith("use 3-node DDP")
+
+
+def test_decide_one_node_when_ddp_is_slower_than_one_gpu():
+    d = model.decide(500e6, step_s=0.05, batch=32, comm=COMM, calibrations=CALS)
+    assert d.best == "one-node" and d.hook == "bf16"
+    assert d.speedup < 1
+    assert d.recommendation.startswith("train on one node")
+
+
+def test_decide_picks_the_hook_or_independent_runs():
+    # 10M params, 0.2 s: fp32 exposes ~0.1 s of all-reduce per step, bf16 hides all but ~2 ms
+    d = model.decide(10e6, step_s=0.2, batch=32, comm=COMM, calibrations=CALS)
+    assert d.best == "ddp-bf16" and d.efficiency > 0.95
+    d = model.decide(10e6, step_s=0.2, batch=32, comm=COMM, calibrations={"none": CALS["none"]})
+    assert d.best == "independent" and 1 < d.speedup < 2.4
+    assert d.recommendation.startswith("run 3 independent experiments")
+    d = model.decide(10e6, 0.2, 32, COMM, {"none": CALS["none"]}, min_efficiency=0.5)
+    assert d.best == "ddp-none"
+
+
+def write_results(tmp_path, truth: Calibration) -> None:
+    """An NCCL sweep made from COMM, DDP points (1 and 3 ranks, two hooks) made from truth, a jobs array."""
+    sizes = [
+        {"bytes": b, "seconds": t, "algbw": model.algbw(b, t), "busbw": model.busbw(b, t, 3)}
+        for b, t in ((b, COMM.time(b, 3)) for b in SIZES)
+    ]
+    hosts = ["node0", "node1", "node2"]
+    run = {"kind": "allreduce", "backend": "nccl", "world_size": 3, "hosts": hosts, "iters": 20}
+    (tmp_path / "allreduce-nccl.json").write_text(json.dumps(run | {"sizes": sizes}))
+    for hook in ("none", "bf16"):
+        for params, compute in ((1e6, 0.02), (50e6, 0.1), (350e6, 0.4)):
+            nbytes = model.grad_bytes(params, hook)
+            for world in (1, 3):
+                step = model.predict_step(compute, nbytes, world, COMM, truth)
+                run = {"kind": "ddp_step", "backend": "nccl", "world_size": world, "hosts": hosts[:world]}
+                run |= {"hook": hook, "params": params, "batch": 32, "step_s": step, "compute_s": compute}
+                run |= {"samples_per_s": world * 32 / step, "grad_bytes": nbytes}
+                (tmp_path / f"ddp-{hook}-{params:g}-{world}.json").write_text(json.dumps(run))
+    jobs = [
+        {"job": i, "node": hosts[i % 3], "start": 10.0 * (i // 3), "end": 10.0 * (i // 3) + 9.9}
+        for i in range(9)
+    ]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+
+
+def test_report_on_a_results_directory(tmp_path, capsys):
+    truth = Calibration(overlap=0.4, bw_eff=0.9)
+    write_results(tmp_path, truth)
+    summary = report.report(tmp_path, 2.5, tmp_path / "out")
+
+    for name in ("allreduce_busbw.png", "ddp_step_time.png", "model_vs_measured.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+    figures = summary["figures"]
+    assert figures["link_fraction_nccl"] == pytest.approx(0.93, rel=1e-3)
+    assert figures["model_error_max"] < 0.01
+    assert figures["utilisation"] == pytest.approx(9 * 9.9 / (3 * 29.9))  # makespan 20 + 9.9 s
+    assert summary["model"]["nccl/bf16"] == {"overlap": 0.4, "bw_eff": 0.9}
+    assert len(summary["ddp"]) == 6 and all(0 < r["efficiency"] <= 1 for r in summary["ddp"])
+    out = capsys.readouterr().out
+    assert "of the link rate (aim >= 0.9: met)" in out
+    assert "(aim within 15%: met)" in out and "slot utilisation: 99.3%" in out
+
+    report.main([str(tmp_path), "--decide", "--params", "350e6", "--step-ms", "180", "--batch", "32"])
+    assert "train on one node" in capsys.readouterr().out
+
+
+def test_jobs_csv_and_missing_parts(tmp_path):
+    (tmp_path / "jobs.csv").write_text("job,node,start,end\n1,node0,0,10\n2,node1,0,10\n3,node0,10,15\n")
+    summary = report.report(tmp_path, 2.5, tmp_path)
+    assert summary["jobs"]["utilisation"] == pytest.approx(25 / (2 * 15))
+    assert summary["allreduce"] == [] and summary["ddp"] == [] and summary["plots"] == []
+    with pytest.raises(SystemExit, match="to calibrate from"):
+        report.main([str(tmp_path), "--decide", "--params", "1e6", "--step-ms", "10", "--batch", "8"])

@@ -1,0 +1,274 @@
+"""The web view (webview/app.py) on real slurmrestd answers of Slurm 22.05 and 24.11.
+
+The answers in tests/unit/data/slurmrestd/ were recorded on one-node probes of the rig's images
+(see the README there): four jobs, a finished one with a GPU, a finished one without, a running
+one with a GPU and a pending one waiting for it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from ipaddress import ip_network
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from webview import app
+
+DATA = Path(__file__).parent / "data" / "slurmrestd"
+RELEASES = {"22.05": ("22.05.8", "v0.0.38"), "24.11": ("24.11.5", "v0.0.42")}
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJncHVjbHVzdGVyLXdlYiJ9.NOT-A-REAL-SIGNATURE"
+
+
+def recorded(release: str, name: str) -> dict:
+    return json.loads((DATA / release / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_newest_api_version_is_read_from_the_server(release):
+    versions = app.api_versions(recorded(release, "openapi_v3"))
+    assert versions == {"slurm": RELEASES[release][1], "slurmdb": RELEASES[release][1]}
+
+
+def test_version_discovery_needs_nodes_and_jobs_and_tolerates_no_accounting():
+    paths = {"/slurm/v0.0.41/nodes/": {}, "/slurm/v0.0.41/jobs/": {}, "/slurm/v0.0.42/nodes/": {}}
+    assert app.api_versions({"paths": paths}) == {"slurm": "v0.0.41", "slurmdb": None}
+    with pytest.raises(ValueError, match="no /slurm/vX/nodes"):
+        app.api_versions({"paths": {"/openapi/v3": {}}})
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_nodes_show_their_state_and_gpu_allocation(release):
+    assert app.release(recorded(release, "nodes")) == RELEASES[release][0]
+    assert app.parse_nodes(recorded(release, "nodes")) == [
+        {
+            "name": "node0",
+            "state": "MIXED",
+            "gpus": 1,
+            "gpus_used": 1,
+            "gres": "gpu:rtx5090:1",
+            "cpus": 2,
+            "cpus_used": 1,
+            "reason": "",
+        }
+    ]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_jobs_split_into_running_and_queue(release):
+    jobs = app.parse_jobs(recorded(release, "jobs"), now=2_000_000_000)
+    (running,) = jobs["running"]
+    (pending,) = jobs["queue"]
+    assert (running["id"], running["name"], running["state"], running["nodes"], running["gpus"]) == (
+        3,
+        "run-gpu",
+        "RUNNING",
+        "node0",
+        1,
+    )
+    assert running["elapsed"] == 2_000_000_000 - running["start"]
+    assert (pending["id"], pending["gpus"], pending["reason"], pending["start"]) == (4, 1, "Resources", None)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_history_lists_finished_jobs_newest_first_with_their_gpus(release):
+    history = app.parse_history(recorded(release, "slurmdb_jobs"))
+    assert [(j["id"], j["name"], j["state"], j["gpus"]) for j in history] == [
+        (2, "done-cpu", "COMPLETED", 0),
+        (1, "done-gpu", "COMPLETED", 1),
+    ]
+    assert all(j["end"] >= j["start"] for j in history)
+
+
+@pytest.mark.parametrize(
+    ("gres", "gpus"),
+    [
+        ("gpu:rtx5090:1", 1),
+        ("gpu:rtx5090:1(IDX:0)", 1),
+        ("gpu:rtx5090:2(IDX:0,2)", 2),
+        ("gpu:a:1(S:0),gpu:b:2(S:1)", 3),
+        ("gpu:1", 1),
+        ("gpu:rtx5090:0(IDX:N/A)", 0),
+        ("mps:100,gpu:rtx5090:1", 1),
+        ("", 0),
+        ("(null)", 0),
+        (None, 0),
+    ],
+)
+def test_gres_strings(gres, gpus):
+    assert app.gres_gpus(gres) == gpus
+
+
+def test_tres_strings():
+    assert app.tres_gpus("cpu=1,mem=1000M,node=1,billing=1,gres/gpu=1") == 1
+    assert app.tres_gpus("cpu=2,gres/gpu:rtx5090=2") == 2
+    assert app.tres_gpus("cpu=2,gres/gpu=2,gres/gpu:rtx5090=2") == 2
+    assert app.tres_gpus("cpu=1,mem=1000M") == 0
+
+
+def test_the_token_is_renewed_after_two_thirds_of_its_life():
+    now = [1000.0]
+    calls = []
+
+    def run(argv, **_):
+        calls.append(argv)
+        return SimpleNamespace(returncode=0, stdout=f"SLURM_JWT=token{len(calls)}\n", stderr="")
+
+    token = app.Token(lifespan=600, run=run, clock=lambda: now[0])
+    assert token.get() == "token1"
+    assert calls == [["scontrol", "token", "lifespan=600"]]
+    now[0] += 399
+    assert token.get() == "token1"
+    now[0] += 2
+    assert token.get() == "token2"
+    token.invalidate()
+    assert token.get() == "token3"
+
+
+def test_a_failed_token_request_does_not_repeat_scontrols_output():
+    def run(argv, **_):
+        return SimpleNamespace(
+            returncode=1, stdout="SLURM_JWT=half-written", stderr="slurm_load_ctl_conf error"
+        )
+
+    with pytest.raises(app.SlurmError) as failed:
+        app.Token(run=run).get()
+    assert "half-written" not in str(failed.value)
+
+
+class FakeToken(app.Token):
+    def __init__(self):
+        super().__init__(lifespan=600, run=None)
+        self.fetched = 0
+
+    def _fetch(self):
+        self.fetched += 1
+        return TOKEN
+
+
+class Recorded(app.SlurmRest):
+    """slurmrestd answering from the recordings of one release; refuses the first request once."""
+
+    def __init__(self, release: str, refuse_first: bool = False):
+        super().__init__("http://slurmrestd.invalid:6820", FakeToken(), "gpucluster-web")
+        self.release, self.refuse, self.paths = release, refuse_first, []
+
+    def _request(self, path):
+        self.token.get()  # as the real request does: a token for every request
+        self.paths.append(path)
+        if self.refuse:
+            self.refuse = False
+            return (500 if self.release == "22.05" else 511), recorded(self.release, "nodes_forged_token")
+        if path.startswith("/slurmdb/"):
+            return 200, recorded(self.release, "slurmdb_jobs")
+        endpoint = path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        return 200, recorded(self.release, {"v3": "openapi_v3"}.get(endpoint, endpoint))
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_refused_token_is_renewed_and_the_request_repeated(release):
+    rest = Recorded(release, refuse_first=True)
+    model = rest.snapshot(now=2_000_000_000)
+    assert rest.token.fetched == 2
+    version = RELEASES[release][1]
+    assert rest.paths[-3:] == [
+        f"/slurm/{version}/nodes",
+        f"/slurm/{version}/jobs",
+        f"/slurmdb/{version}/jobs?start_time=now-1days",
+    ]
+    assert [n["name"] for n in model["nodes"]] == ["node0"]
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(rest, allowed=("127.0.0.0/8",)):
+        view = app.View(rest, max_age=5)
+        handler = app.handler(view, [ip_network(n) for n in allowed], "gpucluster", 10)
+        server = app.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def fetch(url: str) -> tuple[int, dict, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_page_shows_the_cluster_and_never_the_token(serve, release):
+    url = serve(Recorded(release))
+    status, headers, page = fetch(url + "/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert '<meta http-equiv="refresh" content="10">' in page
+    for row in ('id="node-node0"', 'id="running-3"', 'id="pending-4"', 'id="finished-1"', 'id="finished-2"'):
+        assert row in page
+    assert f"Slurm {RELEASES[release][0]}" in page
+    status, _, state = fetch(url + "/api/state")
+    assert status == 200
+    assert json.loads(state)["model"]["nodes"][0]["gpus_used"] == 1
+    for body in (page, state):
+        assert TOKEN not in body
+        assert TOKEN.split(".")[0] not in body  # no part of it either
+        assert "X-SLURM-USER-TOKEN" not in body
+
+
+def test_clients_outside_the_allowed_networks_are_refused(serve):
+    url = serve(Recorded("24.11"), allowed=("10.77.0.0/24",))
+    status, _, body = fetch(url + "/")
+    assert status == 403
+    assert "node0" not in body
+
+
+def test_an_unreachable_slurmrestd_is_reported_without_the_token(serve):
+    class Down(Recorded):
+        def _request(self, path):
+            raise app.SlurmError("slurmrestd at http://slurmrestd.invalid:6820 unreachable: refused")
+
+    status, _, page = fetch(serve(Down("24.11")) + "/")
+    assert status == 503
+    assert "unreachable" in page
+    assert TOKEN not in page
+
+
+def test_page_text_is_escaped():
+    model = {
+        "release": "24.11.5",
+        "api": {"slurm": "v0.0.42", "slurmdb": None},
+        "updated": 0,
+        "nodes": [],
+        "running": [
+            {
+                "id": 7,
+                "name": "<script>alert(1)</script>",
+                "user": "ada",
+                "state": "RUNNING",
+                "nodes": "node1",
+                "gpus": 1,
+                "start": 0,
+                "elapsed": 5,
+            }
+        ],
+        "queue": [],
+        "history": None,
+        "history_error": "slurmrestd serves no accounting (slurmdbd) API",
+    }
+    page = app.render_page(model, "gpucluster", 10)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "serves no accounting" in page
