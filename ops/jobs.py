@@ -60,6 +60,7 @@ def configure():
         src=str(REPO_BENCH),
         dest=BENCH_DIR,
         mode="644",
+        dir_mode="755",
         delete=True,
         exclude=["*.pyc", "__pycache__"],
         exclude_dir=["__pycache__"],

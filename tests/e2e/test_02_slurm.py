@@ -124,7 +124,13 @@ def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, output
     # slurmctld may have set node2 DOWN while it could not authenticate; it returns by itself
     idle = wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120)
     assert idle, cluster.run("node0", "sinfo -N; sinfo -R; tail -20 /var/log/slurm/slurmctld.log").stdout
-    assert cluster.deploy(deploy_file="validate.py").returncode == 0
+    runs = []  # node2's slurmd may need a minute to register again after its munge restarts
+
+    def validated():
+        runs.append(cluster.deploy(deploy_file="validate.py"))
+        return runs[-1].returncode == 0
+
+    assert wait_for(validated, 240), runs[-1].output[-3000:]
 
 
 def test_three_gpu_jobs_run_at_once_on_three_nodes_and_a_fourth_waits(cluster):
