@@ -18,6 +18,22 @@ from ops.facts import Accounts
 from ops.spec import ClusterSpec, current
 
 
+def system_user(name: str, uid: int | None = None) -> None:
+    """A daemon's own user and group: no home, no login; with a fixed ID when one is given."""
+    ids = f" ({uid})" if uid else ""
+    server.group(name=f"Group {name}{ids}", group=name, gid=uid, system=True)
+    server.user(
+        name=f"User {name}{ids}",
+        user=name,
+        uid=uid,
+        group=name,
+        home="/nonexistent",
+        shell="/usr/sbin/nologin",
+        system=True,
+        ensure_home=False,
+    )
+
+
 @deploy("Accounts")
 def configure():
     spec = current()
@@ -28,17 +44,7 @@ def configure():
         raise PyinfraError(f"{host.name}: account IDs disagree; nothing was changed.\n  - {listed}")
 
     for name, uid in spec.service_accounts.items():
-        server.group(name=f"Group {name} ({uid})", group=name, gid=uid, system=True)
-        server.user(
-            name=f"User {name} ({uid})",
-            user=name,
-            uid=uid,
-            group=name,
-            home="/nonexistent",
-            shell="/usr/sbin/nologin",
-            system=True,
-            ensure_home=False,
-        )
+        system_user(name, uid)
 
     group = spec.research_group
     server.group(name=f"Group {group.name} ({group.gid})", group=group.name, gid=group.gid)

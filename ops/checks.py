@@ -16,6 +16,7 @@ from pyinfra import host, state
 from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus
 from ops.jobs import JOBS_DIR
 from ops.pytorch import same_release
+from ops.shared import wait_for
 from ops.spec import ClusterSpec
 
 # A job that reports where it ran, its GPU environment and what opening each GPU device gave.
@@ -187,16 +188,6 @@ def _queue(ids: list[str]) -> dict[str, list[str]]:
     return {row.split()[0]: row.split()[1:] for row in out.splitlines() if row.strip()}
 
 
-def _wait(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(1)
-    return None
-
-
 def parallel_gpu_jobs(spec: ClusterSpec) -> str:
     """One job per GPU runs at once, spread over every node; one more waits for Resources until one ends."""
     slots = len(spec.compute_nodes) * spec.gpus_per_node
@@ -209,7 +200,7 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
             settled = queue.get(ids[-1], [""])[-1] != "None"  # the scheduler has looked at the last one
             return queue if settled and sum(v[0] == "RUNNING" for v in queue.values()) == slots else None
 
-        running = _wait(all_slots_busy, 90)
+        running = wait_for(all_slots_busy, 90)
         if not running:
             raise CheckFailed(f"jobs {','.join(ids)}: not {slots} running at once: {_queue(ids)}")
         nodes = sorted(v[1] for v in running.values() if v[0] == "RUNNING")
@@ -219,7 +210,7 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
         if running[ids[-1]][:1] != ["PENDING"] or running[ids[-1]][-1] != "Resources":
             raise CheckFailed(f"job {ids[-1]} is {running[ids[-1]]}, expected PENDING (Resources)")
         sh(f"scancel {ids[0]}")
-        if not _wait(lambda: _queue([ids[-1]]).get(ids[-1], [""])[0] == "RUNNING", 60):
+        if not wait_for(lambda: _queue([ids[-1]]).get(ids[-1], [""])[0] == "RUNNING", 60):
             raise CheckFailed(f"job {ids[-1]} did not start after job {ids[0]} ended")
     finally:
         sh(f"scancel {' '.join(ids)}")
@@ -247,7 +238,7 @@ def _batch(script: str, args: str, sbatch_args: str = "", timeout: int = 240) ->
             else None
         )
 
-    fields = _wait(finished, timeout)
+    fields = wait_for(finished, timeout)
     if fields is None:
         sh(f"scancel {job}")
         raise CheckFailed(f"job {job} ({script}) did not finish within {timeout} s")

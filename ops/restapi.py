@@ -15,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 
+from ops.accounts import system_user
 from ops.render import render
 from ops.shared import did_change
 from ops.slurm import PATHS
@@ -50,16 +51,7 @@ def configure():
         )
     key_ops.append(files.file(name="Protect the JWT key", path=KEY, user="slurm", group="slurm", mode="600"))
 
-    server.group(name=f"Group {USER}", group=USER, system=True)
-    server.user(
-        name=f"User {USER}",
-        user=USER,
-        group=USER,
-        home="/nonexistent",
-        shell="/usr/sbin/nologin",
-        system=True,
-        ensure_home=False,
-    )
+    system_user(USER)
     unit = files.put(
         name=f"Write {DROP_IN}",
         src=StringIO(render("gpucluster-slurmrestd.conf.j2", spec=spec, user=USER)),

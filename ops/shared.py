@@ -8,6 +8,7 @@ the run reaches them, from the value read at that moment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,3 +54,14 @@ def skip_for_unreachable(what: str, names) -> bool:
     if down:
         logger.warning(f"{host.print_prefix}{what} left as it is: {', '.join(down)} unreachable in this run")
     return bool(down)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, every: float = 1) -> T | None:
+    """predicate()'s first true value within timeout seconds, polling every `every` seconds; else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    return None

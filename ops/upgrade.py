@@ -17,6 +17,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import server
 
 from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus
+from ops.shared import wait_for
 from ops.spec import ClusterSpec
 
 REASON = "rolling upgrade (upgrade.py)"
@@ -46,16 +47,6 @@ def in_service(slurm_state: str) -> bool:
     return slurm_state in UP  # drained, draining, down and not responding (*) are out
 
 
-def _wait(predicate, timeout: float, every: float = 2):
-    """predicate()'s first true value within timeout seconds, else its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(every)
-
-
 def _scontrol_state(name: str, new_state: str, reason: str = "") -> None:
     command = f"scontrol update nodename={name} state={new_state}"
     ok, out = _sh(command + (f" reason={shlex.quote(reason)}" if reason else ""))
@@ -82,7 +73,7 @@ def upgrade_node(spec: ClusterSpec) -> None:
         _scontrol_state(name, "drain", REASON)
         logger.info(f"{host.print_prefix}drained; waiting up to {settings.drain_timeout_s} s for its jobs")
         jobs = f"squeue -h -w {name} -o %i"
-        if not _wait(lambda: _sh(jobs, sudo=False) == (True, ""), settings.drain_timeout_s):
+        if not wait_for(lambda: _sh(jobs, sudo=False) == (True, ""), settings.drain_timeout_s):
             jobs = _sh(jobs, sudo=False)[1].split()
             _scontrol_state(name, "resume")
             raise OperationError(
@@ -117,7 +108,7 @@ def upgrade_node(spec: ClusterSpec) -> None:
         )
     if node.is_compute:
         _scontrol_state(name, "resume")
-        if not _wait(lambda: in_service(slurm_states().get(name, "")), 60):
+        if not wait_for(lambda: in_service(slurm_states().get(name, "")), 60):
             raise OperationError(f"{name} did not return to service after `state=resume`: {slurm_states()}")
     logger.info(f"{host.print_prefix}upgraded and back in service")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
+from ops.accounts import system_user
 from ops.render import render
 from ops.shared import did_change
 from ops.spec import current
@@ -32,16 +33,7 @@ def configure():
     spec = current()
     if not spec.node(host.name).is_controller:
         return
-    server.group(name=f"Group {USER}", group=USER, system=True)
-    server.user(
-        name=f"User {USER}",
-        user=USER,
-        group=USER,
-        home="/nonexistent",
-        shell="/usr/sbin/nologin",
-        system=True,
-        ensure_home=False,
-    )
+    system_user(USER)
     files.directory(name=f"{Path(APP).parent}", path=str(Path(APP).parent), mode="755")
     app = files.put(name=f"Install {APP}", src=str(SOURCE), dest=APP, mode="644")
     allow = [str(spec.network), *(str(net) for net in spec.webview.allow)]
