@@ -7,6 +7,7 @@ parameters: DDP keeps them identical, so any difference means the all-reduce did
 """
 
 import argparse
+import gc
 import json
 import os
 import socket
@@ -68,6 +69,10 @@ def main() -> None:
         ),
         flush=True,
     )
+    # Free DDP's reducer before the process group: torch's Gloo otherwise aborts at exit now and
+    # then ("terminate called without an active exception"), failing a finished job.
+    del ddp, optimizer, model
+    gc.collect()
     dist.destroy_process_group()
 
 
