@@ -31,6 +31,10 @@ slurm_options = {
     "KillWait": 30,
     "MinJobAge": 300,
     "MailProg": "/bin/true",  # the nodes send no mail
+    # An epilog, even one that does nothing, makes slurmd report each job's end in a message of
+    # its own, on which slurmctld schedules at once; without one it waits for its once-a-second
+    # pass: ~1 s idle GPU per job, 92.5% slot use for 10 s jobs instead of 98.5% (bench.py measures it).
+    "Epilog": "/bin/true",
 }
 
 # PyTorch: one virtual environment at the same path on every node, the same release everywhere.

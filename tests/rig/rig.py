@@ -115,7 +115,9 @@ class Rig:
 
     def compose(self, *args: str) -> None:
         cmd = ["docker-compose", "-p", self.project, "-f", str(self.compose_file), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        # `down` needs no image, but the compose file must still parse
+        env = {"RIG_IMAGE": "gpucluster-node", **os.environ, "RIG_SUBNET_PREFIX": self.subnet_prefix}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
 
