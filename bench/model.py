@@ -65,16 +65,18 @@ class CommModel:
 
     @classmethod
     def fit(cls, points: list[tuple[float, float]], world: int) -> CommModel:
-        """Least squares on (bytes, seconds) points of one world size, weighted by 1/t^2.
+        """Least squares on (bytes, seconds) points of one world size, weighted by 1/t.
 
-        The weights make it minimise relative error, so the small messages set the latency and the
-        large ones the bandwidth instead of the largest message deciding both.
+        Between absolute error, where the largest message decides both terms, and relative error,
+        where the many latency-bound messages pull the bandwidth above the large messages' plateau
+        (on the rig, Gloo changes algorithm near 1 MB): the small messages set the latency and the
+        large ones the bandwidth.
         """
         if world < 2 or len(points) < 2:
             raise ValueError("fitting needs two or more message sizes on two or more ranks")
         sw = sx = sy = sxx = sxy = 0.0
         for nbytes, seconds in points:
-            w, x = 1 / seconds**2, ring_factor(world) * nbytes
+            w, x = 1 / seconds, ring_factor(world) * nbytes
             sw, sx, sy = sw + w, sx + w * x, sy + w * seconds
             sxx, sxy = sxx + w * x * x, sxy + w * x * seconds
         slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
