@@ -40,11 +40,11 @@ def _sbatch(spec: ClusterSpec, run_dir: str, args: str, what: str, output: str =
     """Submit one job and wait for its end (sbatch --wait); a failed job stops the benchmark."""
     head = spec.controller.name
     out = _sh(head, f"sbatch --wait --parsable -o {run_dir}/{output} {args}", spec.bench.job_timeout_s)
+    job = out["output"].split(";")[0].strip()
     if out["rc"] != 0:
-        job = out["output"].split(";")[0].strip()
         log = _sh(head, f"sh -c 'tail -c 2000 {run_dir}/*-{job}*.out'", 30)["output"]
         raise OperationError(f"benchmark job {job} failed ({what}): {out['output'][-300:]}\n{log}")
-    logger.info(f"  {what}: job {out['output'].split(';')[0].strip()} done")
+    logger.info(f"  {what}: job {job} done")
 
 
 def gpu_or_cpu(spec: ClusterSpec) -> tuple[str, list[str]]:

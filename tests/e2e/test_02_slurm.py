@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import base64
 import runpy
-import time
 
 import pytest
 
+from ops.shared import wait_for
+
 NODES = ("node0", "node1", "node2")
 GROUP_DATA = runpy.run_path("group_data/all.py")
-
-
-def wait_for(probe, timeout=90, pause=2):
-    deadline = time.time() + timeout
-    while True:
-        result = probe()
-        if result or time.time() > deadline:
-            return result
-        time.sleep(pause)
 
 
 def as_admin(rig, command: str, node="node0", check=True):
@@ -44,7 +36,9 @@ def cluster(second_deploy, rig):
         out = rig.run("node0", "sinfo -N -h -o '%N %T %G'", check=False).stdout
         return set(out.split("\n")) - {""} == expected
 
-    assert wait_for(registered), rig.run("node0", "sinfo -N; tail -20 /var/log/slurm/slurmctld.log").stdout
+    assert wait_for(registered, 90), rig.run(
+        "node0", "sinfo -N; tail -20 /var/log/slurm/slurmctld.log"
+    ).stdout
     return rig
 
 
@@ -148,7 +142,7 @@ def test_three_gpu_jobs_run_at_once_on_three_nodes_and_a_fourth_waits(cluster):
             settled = rows.get(ids[3], [""])[-1] == "Resources"
             return rows if settled and sum(r[0] == "RUNNING" for r in rows.values()) == 3 else None
 
-        rows = wait_for(states, timeout=150, pause=1)
+        rows = wait_for(states, 150)
         assert rows, cluster.run("node0", f"squeue -j {','.join(ids)} -o '%i %T %N %r'").stdout
         running = [r for r in rows.values() if r[0] == "RUNNING"]
         assert sorted(r[1] for r in running) == list(NODES)
