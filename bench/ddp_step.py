@@ -4,19 +4,26 @@
 
 The model is --depth square Linear layers (ReLU between) of the width that gives about --params
 parameters, trained with SGD on one synthetic batch of --batch samples per rank (MSE loss), so the
-step is compute and gradient all-reduce only. It times --steps DDP steps after --warmup, then as
-many local steps under no_sync() (forward, backward, optimizer, no communication): the compute time
-the step-time model starts from. Times are the slowest rank's mean. --hook picks the DDP comm hook:
-none (fp32 all-reduce), bf16 (bf16_compress_hook) or powersgd (powerSGD_hook, rank --powersgd-rank,
-compressing from the third step on); both need NCCL, Gloo takes none only. Rank 0 writes the JSON:
+step is compute and gradient all-reduce only. It times --steps steps after --warmup three ways:
+the DDP step; the local step under no_sync() (forward, backward, optimizer, no communication), the
+compute time the step-time model starts from; and the same DDP step on a one-rank group (every rank
+at once, its own group), the compute plus the hook's and DDP's own work without the network. Times
+are the slowest rank's mean. --hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's
+bf16_compress_hook) or powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third
+step on). On Gloo (CPUs) both run as on NCCL, with two adjustments: DDP refuses the bf16 hook by its
+name unless CUDA and NCCL 2.10+ are there, so it is registered under another name (Gloo all-reduces
+bf16 tensors); and PowerSGD gets all gradients in one bucket, because on Gloo its chained
+all-reduces of several buckets mismatch across ranks and hang (pytorch/pytorch#58467).
+Rank 0 writes the JSON:
 {"kind": "ddp_step", "backend", "world_size", "hosts", "hook", "powersgd_rank", "params", "depth", "width",
- "batch", "steps", "step_s", "samples_per_s", "compute_s", "grad_bytes"}; samples/s counts all ranks,
-grad_bytes is what the hook sends per step (bench.model.grad_bytes).
+ "batch", "steps", "step_s", "samples_per_s", "compute_s", "local_s", "grad_bytes"}; samples/s counts all
+ranks, grad_bytes is what the hook sends per step (bench.model.grad_bytes).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import math
@@ -38,11 +45,6 @@ if not __package__:  # run as a file by torchrun: make the bench package importa
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.model import HOOKS, grad_bytes  # noqa: E402
 
-GLOO_HOOKS = (
-    "--hook bf16 and powersgd need NCCL (GPUs): on Gloo, torch's bf16_compress_hook raises TypeError "
-    "and powerSGD_hook's chained all-reduces mismatch across buckets (pytorch/pytorch#58467)"
-)
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,8 +59,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="JSON file written by rank 0")
     args = p.parse_args(argv)
     args.backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    if args.backend == "gloo" and args.hook != "none":
-        p.error(GLOO_HOOKS)
     if args.hook == "powersgd" and args.warmup < 3:
         p.error("--hook powersgd needs --warmup 3 or more: it compresses from the third step")
     return args
@@ -89,18 +89,30 @@ def timed(step: Callable[[], None], steps: int, warmup: int, device: torch.devic
     return elapsed.item()
 
 
-def measure(args: argparse.Namespace, device: torch.device) -> dict:
-    """Time the DDP and the local steps, returning the result fields."""
-    torch.manual_seed(0)
-    model, width = mlp(args.params, args.depth)
-    ddp = DDP(model.to(device), device_ids=[device.index] if device.type == "cuda" else None)
+def gloo_bf16_compress_hook(process_group, bucket):
+    """torch's bf16_compress_hook under a name DDP does not check for CUDA and NCCL (see the top)."""
+    return default_hooks.bf16_compress_hook(process_group, bucket)
+
+
+def wrap(model: nn.Module, args: argparse.Namespace, device: torch.device, group=None) -> DDP:
+    """model under DDP on group (default: all ranks) with the --hook registered."""
+    options = {"device_ids": [device.index] if device.type == "cuda" else None, "process_group": group}
+    if args.hook == "powersgd" and args.backend == "gloo":  # one bucket (see the top)
+        options["bucket_cap_mb"] = 4 * sum(p.numel() for p in model.parameters()) / 2**20 + 1
+    ddp = DDP(model, **options)
     if args.hook == "bf16":
-        ddp.register_comm_hook(None, default_hooks.bf16_compress_hook)
+        gloo = args.backend == "gloo"
+        ddp.register_comm_hook(group, gloo_bf16_compress_hook if gloo else default_hooks.bf16_compress_hook)
     elif args.hook == "powersgd":
         state = powerSGD_hook.PowerSGDState(
-            None, matrix_approximation_rank=args.powersgd_rank, start_powerSGD_iter=2
+            group, matrix_approximation_rank=args.powersgd_rank, start_powerSGD_iter=2
         )
         ddp.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
+    return ddp
+
+
+def trainer(ddp: DDP, args: argparse.Namespace, width: int, device: torch.device) -> Callable[[], None]:
+    """One SGD step of ddp on a fixed synthetic batch."""
     opt = torch.optim.SGD(ddp.parameters(), lr=1e-4)
     x = torch.randn(args.batch, width, device=device)
     y = torch.randn(args.batch, width, device=device)
@@ -109,6 +121,23 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
         opt.zero_grad()
         F.mse_loss(ddp(x), y).backward()
         opt.step()
+
+    return step
+
+
+def measure(args: argparse.Namespace, device: torch.device) -> dict:
+    """Time the one-rank-group, the DDP and the local steps, returning the result fields."""
+    torch.manual_seed(0)
+    model, width = mlp(args.params, args.depth)
+    model.to(device)
+    own, _ = dist.new_subgroups(group_size=1)
+    alone = wrap(copy.deepcopy(model), args, device, own)
+    local_s = timed(trainer(alone, args, width, device), args.steps, args.warmup, device)
+    del alone
+    gc.collect()
+
+    ddp = wrap(model, args, device)
+    step = trainer(ddp, args, width, device)
 
     def local_step() -> None:
         with ddp.no_sync():
@@ -128,6 +157,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
         "step_s": step_s,
         "samples_per_s": dist.get_world_size() * args.batch / step_s,
         "compute_s": compute_s,
+        "local_s": local_s,
         "grad_bytes": grad_bytes(params, args.hook, args.powersgd_rank, width),
     }
 

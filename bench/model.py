@@ -9,10 +9,13 @@ so busbw compares with the link rate whatever n is.
 The step-time model for DDP on n ranks, one GPU each, same per-GPU batch::
 
     t_comm = latency + 2(n-1)/n * grad_bytes / (bw_eff * busbw)
-    t_step = t_compute + max(0, t_comm - overlap * t_compute)
+    t_step = t_compute + t_hook + max(0, t_comm - overlap * t_compute)
 
 t_compute is the single-GPU step (forward, backward, optimizer); grad_bytes is what the hook sends;
-latency and busbw are fitted to the all-reduce sweep. Two factors are fitted to measured DDP steps:
+t_hook is the local work DDP and the hook add to a step (bucket copies, bf16 casts, PowerSGD's
+matrix products), measured as DDP on a one-rank group minus t_compute and, for a model not
+measured, taken per parameter from the calibration; latency and busbw are fitted to the all-reduce
+sweep. Two factors are fitted to measured DDP steps:
 overlap, the share of the step that hides communication (DDP all-reduces buckets during the
 backward pass, so physically at most the backward's share, ~2/3), and bw_eff, the share of the
 sweep's busbw that DDP's bucketed all-reduces reach.
@@ -100,41 +103,51 @@ def grad_bytes(params: float, hook: str, rank: int = 4, width: int = 1024) -> fl
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted factors of the step-time model (see the module docstring)."""
+    """The fitted factors of the step-time model (see the module docstring), and t_hook per parameter."""
 
     overlap: float = 0.0
     bw_eff: float = 1.0
+    hook_s_per_param: float = 0.0
 
 
 @dataclass(frozen=True)
 class DdpPoint:
-    """One measured DDP run: ranks, local compute step, DDP step (seconds), bytes sent per step."""
+    """One measured DDP run: ranks, local compute step, DDP step (seconds), bytes sent per step,
+    parameters and t_hook (seconds)."""
 
     world: int
     compute_s: float
     step_s: float
     grad_bytes: float
+    params: float = 0.0
+    hook_s: float = 0.0
 
 
-def predict_step(compute_s: float, nbytes: float, world: int, comm: CommModel, cal: Calibration) -> float:
-    """Predicted DDP step time in seconds (the compute time on one rank)."""
-    return compute_s + max(0.0, comm.time(nbytes, world, cal.bw_eff) - cal.overlap * compute_s)
+def predict_step(
+    compute_s: float, nbytes: float, world: int, comm: CommModel, cal: Calibration, hook_s: float = 0.0
+) -> float:
+    """Predicted DDP step time in seconds (the compute time and t_hook on one rank)."""
+    return compute_s + hook_s + max(0.0, comm.time(nbytes, world, cal.bw_eff) - cal.overlap * compute_s)
 
 
 def calibrate(points: list[DdpPoint], comm: CommModel) -> Calibration:
     """Grid search for the overlap (0..1) and bw_eff (0.05..2) with the least squared relative error.
 
     Only multi-rank points count: on one rank the model is the compute time whatever the factors.
+    t_hook per parameter is the points' total t_hook over their total parameters.
     """
     multi = [p for p in points if p.world > 1]
     if not multi:
         raise ValueError("calibration needs at least one multi-rank DDP point")
+    params = sum(p.params for p in multi)
+    per_param = sum(p.hook_s for p in multi) / params if params else 0.0
 
     def cost(cal: Calibration) -> float:
-        predicted = (predict_step(p.compute_s, p.grad_bytes, p.world, comm, cal) for p in multi)
+        predicted = (predict_step(p.compute_s, p.grad_bytes, p.world, comm, cal, p.hook_s) for p in multi)
         return sum(relative_error(t, p.step_s) ** 2 for t, p in zip(predicted, multi, strict=True))
 
-    return min((Calibration(o / 100, e / 100) for o in range(101) for e in range(5, 201)), key=cost)
+    grid = (Calibration(o / 100, e / 100, per_param) for o in range(101) for e in range(5, 201))
+    return min(grid, key=cost)
 
 
 def relative_error(predicted: float, measured: float) -> float:
@@ -190,7 +203,9 @@ def decide(
     """
     one = batch / step_s
     steps = {
-        h: predict_step(step_s, grad_bytes(params, h, rank, width), world, comm, cal)
+        h: predict_step(
+            step_s, grad_bytes(params, h, rank, width), world, comm, cal, cal.hook_s_per_param * params
+        )
         for h, cal in calibrations.items()
     }
     hook = min(steps, key=steps.get)

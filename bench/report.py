@@ -72,7 +72,11 @@ def comm_models(runs: list[dict]) -> dict[str, CommModel]:
 
 
 def point(run: dict) -> DdpPoint:
-    return DdpPoint(run["world_size"], run["compute_s"], run["step_s"], run["grad_bytes"])
+    """A run as a model point; t_hook is 0 for results without local_s (older than that field)."""
+    hook_s = max(0.0, run.get("local_s", run["compute_s"]) - run["compute_s"])
+    return DdpPoint(
+        run["world_size"], run["compute_s"], run["step_s"], run["grad_bytes"], run["params"], hook_s
+    )
 
 
 def calibrations(runs: list[dict], comms: dict[str, CommModel]) -> dict[tuple[str, str], Calibration]:
@@ -108,20 +112,25 @@ def allreduce_section(runs: list[dict], comms: dict[str, CommModel], link_gbit: 
 
 
 def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> list[dict]:
-    """Each multi-rank point against the one-rank point of the same backend, hook, size and batch."""
-    single = {(r["backend"], r["hook"], r["params"], r["batch"]): r for r in runs if r["world_size"] == 1}
+    """Each multi-rank point against the one-rank plain point (no hook) of the same backend, size, batch."""
+    single = {
+        (r["backend"], r["params"], r["batch"]): r
+        for r in runs
+        if r["world_size"] == 1 and r["hook"] == "none"
+    }
     rows = []
-    print("\nDDP scaling: n-node steps against 1 node (same backend, hook, params, batch per GPU)")
+    print("\nDDP scaling: n-node steps against 1 node without a hook (same backend, params, batch per GPU)")
     print(
-        f"{'backend':>7} {'hook':>8} {'params':>11} {'batch':>5} {'n':>2} {'compute ms':>10} {'step ms':>9}"
-        f" {'samples/s':>10} {'1-node ms':>9} {'speedup':>7} {'eff':>5} {'model ms':>9} {'error':>6}"
+        f"{'backend':>7} {'hook':>8} {'params':>11} {'batch':>5} {'n':>2} {'compute ms':>10} {'hook ms':>7}"
+        f" {'step ms':>9} {'samples/s':>10} {'1-node ms':>9} {'speedup':>7} {'eff':>5} {'model ms':>9}"
+        f" {'error':>6}"
     )
     for r in sorted(runs, key=lambda r: (r["backend"], r["hook"], r["params"], r["world_size"])):
         if r["world_size"] == 1:
             continue
         row = {k: r[k] for k in ("backend", "hook", "params", "batch", "world_size", "compute_s", "step_s")}
-        row["samples_per_s"] = r["samples_per_s"]
-        one = single.get((r["backend"], r["hook"], r["params"], r["batch"]))
+        row |= {"samples_per_s": r["samples_per_s"], "hook_s": point(r).hook_s}
+        one = single.get((r["backend"], r["params"], r["batch"]))
         if one:
             row |= {"step_1_s": one["step_s"], "speedup": r["samples_per_s"] / one["samples_per_s"]}
             row["efficiency"] = row["speedup"] / r["world_size"]
@@ -136,12 +145,15 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
             row["held_out"] = True
         if cal:
             p = point(r)
-            row["predicted_s"] = predict_step(p.compute_s, p.grad_bytes, p.world, comms[r["backend"]], cal)
+            row["predicted_s"] = predict_step(
+                p.compute_s, p.grad_bytes, p.world, comms[r["backend"]], cal, p.hook_s
+            )
             row["error"] = relative_error(row["predicted_s"], r["step_s"])
         rows.append(row)
         cells = [
             f"{r['backend']:>7} {r['hook']:>8} {r['params']:>11} {r['batch']:>5} {r['world_size']:>2}",
-            f"{r['compute_s'] * 1e3:>10.2f} {r['step_s'] * 1e3:>9.2f} {r['samples_per_s']:>10.1f}",
+            f"{r['compute_s'] * 1e3:>10.2f} {row['hook_s'] * 1e3:>7.2f} {r['step_s'] * 1e3:>9.2f}",
+            f"{r['samples_per_s']:>10.1f}",
             f"{one['step_s'] * 1e3:>9.2f} {row['speedup']:>7.2f} {row['efficiency']:>5.2f}"
             if one
             else f"{'-':>9} {'-':>7} {'-':>5}",
@@ -150,7 +162,8 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
         print(" ".join(cells))
     for (backend, hook), cal in sorted(cals.items()):
         print(
-            f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute step, bw_eff {cal.bw_eff:.2f}"
+            f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute step, bw_eff {cal.bw_eff:.2f},"
+            f" t_hook {cal.hook_s_per_param * 1e9:.2f} ns per parameter"
         )
     return rows
 

@@ -106,7 +106,7 @@ webview = {"enabled": True, "port": 8080, "allow": [], "refresh_s": 10}
 # bench.py: the benchmark (all-reduce sweep, DDP steps on 1 and all nodes, an array of short jobs).
 bench = {
     "params": [1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6],  # DDP model sizes (parameters)
-    "hooks": ["none", "bf16", "powersgd"],  # DDP communication hooks (NCCL; Gloo runs "none")
+    "hooks": ["none", "bf16", "powersgd"],  # DDP communication hooks on the multi-node runs
     "batch": 32,  # samples per GPU and step
     "experiments": 30,  # the array of independent jobs, one GPU each
     "experiment_seconds": 10,

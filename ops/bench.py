@@ -47,18 +47,16 @@ def _sbatch(spec: ClusterSpec, run_dir: str, args: str, what: str, output: str =
     logger.info(f"  {what}: job {job} done")
 
 
-def gpu_or_cpu(spec: ClusterSpec) -> tuple[str, list[str]]:
-    """The backend the runs use and the hooks it can run (Gloo has no bf16 or PowerSGD hook here)."""
-    backend = "nccl" if spec.nvidia.enabled and spec.gpus_per_node else "gloo"
-    hooks = list(spec.bench.hooks) if backend == "nccl" else ["none"]
-    return backend, hooks
+def backend_of(spec: ClusterSpec) -> str:
+    """NCCL on the GPUs, Gloo where the cluster has none (the rig)."""
+    return "nccl" if spec.nvidia.enabled and spec.gpus_per_node else "gloo"
 
 
 def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
     """Run every part, then copy the results of every node into `results` on this machine."""
     b = spec.bench
     nodes = [n.name for n in spec.compute_nodes]
-    backend, hooks = gpu_or_cpu(spec)
+    backend = backend_of(spec)
     ddp = f"{JOBS_DIR}/ddp.sbatch"
     logger.info(f"Benchmark on {', '.join(nodes)} ({backend}); results in {run_dir} on the nodes")
 
@@ -74,7 +72,7 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
     )
     for params in b.params:
         for count in sorted({1, len(nodes)}):
-            for hook in hooks if count > 1 else ["none"]:
+            for hook in b.hooks if count > 1 else ["none"]:  # 1 node: the baseline
                 steps = "--steps 5 --warmup 3" if params >= 150e6 else f"--steps {b.steps} --warmup 3"
                 _sbatch(
                     spec,

@@ -1,7 +1,8 @@
 """A short run of the benchmark (bench.py) on the rig, with its results checked for consistency.
 
-The rig has CPUs only, so the runs use Gloo and the plain all-reduce (no bf16 or PowerSGD hook on
-Gloo); each node's link is held to 2.5 Gbit/s with tc tbf while it runs, as on the real cluster.
+The rig has CPUs only, so the runs use Gloo, with the plain all-reduce, the bf16 compression hook
+and PowerSGD (as bench/ddp_step.py runs them on Gloo); each node's link is held to 2.5 Gbit/s with
+tc tbf while it runs, as on the real cluster.
 The figures are printed by the benchmark; this test checks they are complete and self-consistent,
 not that they reach the aims.
 """
@@ -13,7 +14,7 @@ import json
 import pytest
 from rig import RIG
 
-from bench.model import busbw, link_bytes_per_s
+from bench.model import HOOKS, busbw, grad_bytes, link_bytes_per_s
 
 pytestmark = pytest.mark.skipif(RIG.torch is None, reason="no torch wheel for this rig's Python")
 SHAPE_GBIT = 2.5
@@ -26,6 +27,7 @@ def bench(second_deploy, rig, tmp_path_factory, outputs):
     group_data = tmp_path_factory.mktemp("bench-short")
     short = {
         "params": [1e6, 4e6],
+        "hooks": ["none", "bf16", "powersgd"],
         "steps": 10,
         "batch": 16,
         "allreduce_max_bytes": 16 * 2**20,
@@ -52,6 +54,7 @@ def test_every_part_produced_its_results_and_plots(bench):
     assert "allreduce-gloo-3.json" in names
     for params in ("1e+06", "4e+06"):
         assert {f"ddp-none-{params}-1.json", f"ddp-none-{params}-3.json"} <= set(names)
+        assert {f"ddp-bf16-{params}-3.json", f"ddp-powersgd-{params}-3.json"} <= set(names)
     assert {"jobs.json", "allreduce_busbw.png", "ddp_step_time.png", "model_vs_measured.png"} <= set(names)
     jobs = json.loads((bench["dir"] / "jobs.json").read_text())
     assert len(jobs) == 9 and {j["node"] for j in jobs} == {"node0", "node1", "node2"}
@@ -73,7 +76,10 @@ def test_ddp_runs_on_one_and_three_nodes_and_the_report_has_the_three_figures(be
         run = json.loads((bench["dir"] / f"ddp-none-4e+06-{count}.json").read_text())
         assert run["world_size"] == count and run["step_s"] > 0 and run["compute_s"] > 0
         assert run["grad_bytes"] == pytest.approx(4 * run["params"], rel=0.01)
-    figures = bench["summary"]["figures"]
+    summary = bench["summary"]
+    assert set(summary["model"]) == {"gloo/none", "gloo/bf16", "gloo/powersgd"}
+    assert len([r for r in summary["ddp"] if "error" in r]) == 6
+    figures = summary["figures"]
     assert set(figures) >= {"link_fraction_gloo", "model_error_max", "utilisation"}
     assert 0 < figures["link_fraction_gloo"] <= NOISE
     assert 0 < figures["utilisation"] <= 1
@@ -84,3 +90,15 @@ def test_ddp_runs_on_one_and_three_nodes_and_the_report_has_the_three_figures(be
 def test_the_links_are_released_afterwards(bench, rig):
     for node in ("node0", "node1", "node2"):
         assert "tbf" not in rig.run(node, "tc qdisc show").stdout
+
+
+def test_the_hooks_send_what_they_should_and_bf16_halves_the_exposed_all_reduce(bench):
+    """At 4 M parameters (16 MB of fp32 gradients, ~70 ms on the shaped link) bf16 must be faster."""
+    runs = {h: json.loads((bench["dir"] / f"ddp-{h}-4e+06-3.json").read_text()) for h in HOOKS}
+    for hook, run in runs.items():
+        assert run["hook"] == hook and run["world_size"] == 3 and run["backend"] == "gloo"
+        assert run["grad_bytes"] == pytest.approx(grad_bytes(run["params"], hook, 4, run["width"]))
+        assert run["local_s"] > 0 and run["compute_s"] > 0
+    assert runs["bf16"]["grad_bytes"] == runs["none"]["grad_bytes"] / 2
+    assert runs["powersgd"]["grad_bytes"] < runs["none"]["grad_bytes"] / 50
+    assert runs["bf16"]["step_s"] < runs["none"]["step_s"]

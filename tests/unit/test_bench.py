@@ -7,6 +7,7 @@ latency, bandwidth, overlap and bandwidth efficiency, so the report must find ex
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -62,18 +63,24 @@ def test_step_model_hides_communication_under_the_overlapped_compute():
     assert model.predict_step(1.0, 0.75e9, 3, comm, cal) == pytest.approx(1.5)  # 0.5 s exposed
     assert model.predict_step(1.0, 0.75e9, 3, comm, Calibration(0.5, 0.5)) == pytest.approx(2.5)
     assert model.predict_step(1.0, 0.75e9, 1, comm, cal) == 1.0
+    # t_hook (local work of the hook) adds to the step and hides nothing
+    assert model.predict_step(2.0, 0.75e9, 3, comm, cal, hook_s=0.3) == pytest.approx(2.3)
 
 
 def synthetic_points(cal: Calibration) -> list[DdpPoint]:
     """Exposed communication at varied compute and bytes, so both factors are identifiable."""
     shapes = [(0.05, 40e6), (0.1, 400e6), (0.5, 400e6), (1.0, 2e9), (0.2, 4e6)]
-    return [DdpPoint(3, c, model.predict_step(c, b, 3, COMM, cal), b) for c, b in shapes]
+    points = []
+    for c, b in shapes:
+        hook_s = cal.hook_s_per_param * b / 4
+        points.append(DdpPoint(3, c, model.predict_step(c, b, 3, COMM, cal, hook_s), b, b / 4, hook_s))
+    return points
 
 
-def test_calibration_recovers_overlap_and_efficiency():
-    truth = Calibration(overlap=0.3, bw_eff=0.8)
+def test_calibration_recovers_overlap_efficiency_and_hook_cost():
+    truth = Calibration(overlap=0.3, bw_eff=0.8, hook_s_per_param=2e-10)
     points = synthetic_points(truth) + [DdpPoint(1, 0.1, 0.1, 4e6)]
-    assert model.calibrate(points, COMM) == truth
+    assert asdict(model.calibrate(points, COMM)) == pytest.approx(asdict(truth))
     with pytest.raises(ValueError, match="multi-rank"):
         model.calibrate([DdpPoint(1, 0.1, 0.1, 4e6)], COMM)
 
@@ -115,8 +122,20 @@ def test_decide_picks_the_hook_or_independent_runs():
     assert d.best == "ddp-none"
 
 
+def test_decide_counts_the_hooks_local_work():
+    # PowerSGD sends 1/128 of the bytes, but 40 ns of local work per parameter (0.4 s at 10M) loses
+    heavy = CALS | {"powersgd": Calibration(0.5, 1.0, hook_s_per_param=40e-9)}
+    d = model.decide(10e6, step_s=0.2, batch=32, comm=COMM, calibrations=heavy)
+    assert d.hook == "bf16" and d.throughput["ddp-powersgd"] == pytest.approx(3 * 32 / 0.6, rel=0.01)
+    light = CALS | {"powersgd": Calibration(0.5, 1.0, hook_s_per_param=0.1e-9)}
+    assert model.decide(100e6, 0.2, 32, COMM, light).hook == "powersgd"
+
+
 def write_results(tmp_path, truth: Calibration) -> None:
-    """An NCCL sweep made from COMM, DDP points (1 and 3 ranks, two hooks) made from truth, a jobs array."""
+    """An NCCL sweep made from COMM, DDP points (1 and 3 ranks, two hooks) made from truth, a jobs array.
+
+    The bf16 hook's local work (local_s - compute_s) is truth.hook_s_per_param per parameter.
+    """
     sizes = [
         {"bytes": b, "seconds": t, "algbw": model.algbw(b, t), "busbw": model.busbw(b, t, 3)}
         for b, t in ((b, COMM.time(b, 3)) for b in SIZES)
@@ -127,10 +146,12 @@ def write_results(tmp_path, truth: Calibration) -> None:
     for hook in ("none", "bf16"):
         for params, compute in ((1e6, 0.02), (50e6, 0.1), (350e6, 0.4)):
             nbytes = model.grad_bytes(params, hook)
+            hook_s = truth.hook_s_per_param * params if hook == "bf16" else 0.0
             for world in (1, 3):
-                step = model.predict_step(compute, nbytes, world, COMM, truth)
+                step = model.predict_step(compute, nbytes, world, COMM, truth, hook_s)
                 run = {"kind": "ddp_step", "backend": "nccl", "world_size": world, "hosts": hosts[:world]}
                 run |= {"hook": hook, "params": params, "batch": 32, "step_s": step, "compute_s": compute}
+                run |= {"local_s": compute + hook_s}
                 run |= {"samples_per_s": world * 32 / step, "grad_bytes": nbytes}
                 (tmp_path / f"ddp-{hook}-{params:g}-{world}.json").write_text(json.dumps(run))
     jobs = [
@@ -141,7 +162,7 @@ def write_results(tmp_path, truth: Calibration) -> None:
 
 
 def test_report_on_a_results_directory(tmp_path, capsys):
-    truth = Calibration(overlap=0.4, bw_eff=0.9)
+    truth = Calibration(overlap=0.4, bw_eff=0.9, hook_s_per_param=1e-10)
     write_results(tmp_path, truth)
     summary = report.report(tmp_path, 2.5, tmp_path / "out")
 
@@ -152,8 +173,13 @@ def test_report_on_a_results_directory(tmp_path, capsys):
     assert figures["link_fraction_nccl"] == pytest.approx(0.93, rel=1e-3)
     assert figures["model_error_max"] < 0.01
     assert figures["utilisation"] == pytest.approx(9 * 9.9 / (3 * 29.9))  # makespan 20 + 9.9 s
-    assert summary["model"]["nccl/bf16"] == {"overlap": 0.4, "bw_eff": 0.9}
+    assert summary["model"]["nccl/bf16"] == pytest.approx(
+        {"overlap": 0.4, "bw_eff": 0.9, "hook_s_per_param": 1e-10}
+    )
+    assert summary["model"]["nccl/none"]["hook_s_per_param"] == 0
     assert len(summary["ddp"]) == 6 and all(0 < r["efficiency"] <= 1 for r in summary["ddp"])
+    bf16 = next(r for r in summary["ddp"] if r["hook"] == "bf16" and r["params"] == 350e6)
+    assert bf16["hook_s"] == pytest.approx(0.035) and bf16["step_1_s"] == 0.4  # against 1 node, no hook
     out = capsys.readouterr().out
     assert "of the link rate (aim >= 0.9: met)" in out
     assert "(aim within 15%: met)" in out and "slot utilisation: 99.3%" in out
