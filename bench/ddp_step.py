@@ -4,20 +4,22 @@
 
 The model is --depth square Linear layers (ReLU between) of the width that gives about --params
 parameters, trained with SGD on one synthetic batch of --batch samples per rank (MSE loss), so the
-step is compute and gradient all-reduce only. It times --steps steps after --warmup three ways:
-the DDP step; the local step under no_sync() (forward, backward, optimizer, no communication), the
-compute time the step-time model starts from; and the same DDP step on a one-rank group (every rank
-at once, its own group), the compute plus the hook's and DDP's own work without the network. Times
-are the slowest rank's mean. --hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's
-bf16_compress_hook) or powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third
-step on). On Gloo (CPUs) both run as on NCCL, with two adjustments: DDP refuses the bf16 hook by its
+step is compute and gradient all-reduce only. It times --steps steps after --warmup: the DDP step;
+the local step under no_sync() (forward, backward, optimizer, no communication), the compute time
+the step-time model starts from; and, with a hook, DDP on a one-rank group (every rank at once, its
+own group) with the hook and without: the difference is the hook's local work (casts, PowerSGD's
+matrix products) without the network. Times are the slowest rank's mean.
+
+--hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's bf16_compress_hook) or
+powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third step on). On Gloo (CPUs) both run as on NCCL, with two adjustments: DDP refuses the bf16 hook by its
 name unless CUDA and NCCL 2.10+ are there, so it is registered under another name (Gloo all-reduces
 bf16 tensors); and PowerSGD gets all gradients in one bucket, because on Gloo its chained
 all-reduces of several buckets mismatch across ranks and hang (pytorch/pytorch#58467).
 Rank 0 writes the JSON:
 {"kind": "ddp_step", "backend", "world_size", "hosts", "hook", "powersgd_rank", "params", "depth", "width",
- "batch", "steps", "step_s", "samples_per_s", "compute_s", "local_s", "grad_bytes"}; samples/s counts all
-ranks, grad_bytes is what the hook sends per step (bench.model.grad_bytes).
+ "batch", "steps", "step_s", "samples_per_s", "compute_s", "hook_s", "grad_bytes"}; samples/s counts all
+ranks, hook_s is the hook's local work per step (0 without a hook), grad_bytes what it sends per step
+(bench.model.grad_bytes).
 """
 
 from __future__ import annotations
@@ -94,16 +96,16 @@ def gloo_bf16_compress_hook(process_group, bucket):
     return default_hooks.bf16_compress_hook(process_group, bucket)
 
 
-def wrap(model: nn.Module, args: argparse.Namespace, device: torch.device, group=None) -> DDP:
-    """model under DDP on group (default: all ranks) with the --hook registered."""
+def wrap(model: nn.Module, args: argparse.Namespace, device: torch.device, hook: str, group=None) -> DDP:
+    """model under DDP on group (default: all ranks) with the hook registered."""
     options = {"device_ids": [device.index] if device.type == "cuda" else None, "process_group": group}
-    if args.hook == "powersgd" and args.backend == "gloo":  # one bucket (see the top)
+    if hook == "powersgd" and args.backend == "gloo":  # one bucket (see the top)
         options["bucket_cap_mb"] = 4 * sum(p.numel() for p in model.parameters()) / 2**20 + 1
     ddp = DDP(model, **options)
-    if args.hook == "bf16":
+    if hook == "bf16":
         gloo = args.backend == "gloo"
         ddp.register_comm_hook(group, gloo_bf16_compress_hook if gloo else default_hooks.bf16_compress_hook)
-    elif args.hook == "powersgd":
+    elif hook == "powersgd":
         state = powerSGD_hook.PowerSGDState(
             group, matrix_approximation_rank=args.powersgd_rank, start_powerSGD_iter=2
         )
@@ -126,17 +128,21 @@ def trainer(ddp: DDP, args: argparse.Namespace, width: int, device: torch.device
 
 
 def measure(args: argparse.Namespace, device: torch.device) -> dict:
-    """Time the one-rank-group, the DDP and the local steps, returning the result fields."""
+    """Time the one-rank-group steps (with a hook), the DDP and the local steps: the result fields."""
     torch.manual_seed(0)
     model, width = mlp(args.params, args.depth)
     model.to(device)
     own, _ = dist.new_subgroups(group_size=1)
-    alone = wrap(copy.deepcopy(model), args, device, own)
-    local_s = timed(trainer(alone, args, width, device), args.steps, args.warmup, device)
-    del alone
-    gc.collect()
 
-    ddp = wrap(model, args, device)
+    def alone(hook: str) -> float:
+        ddp = wrap(copy.deepcopy(model), args, device, hook, own)
+        seconds = timed(trainer(ddp, args, width, device), args.steps, args.warmup, device)
+        del ddp
+        gc.collect()
+        return seconds
+
+    hook_s = max(0.0, alone(args.hook) - alone("none")) if args.hook != "none" else 0.0
+    ddp = wrap(model, args, device, args.hook)
     step = trainer(ddp, args, width, device)
 
     def local_step() -> None:
@@ -157,7 +163,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
         "step_s": step_s,
         "samples_per_s": dist.get_world_size() * args.batch / step_s,
         "compute_s": compute_s,
-        "local_s": local_s,
+        "hook_s": hook_s,
         "grad_bytes": grad_bytes(params, args.hook, args.powersgd_rank, width),
     }
 

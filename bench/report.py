@@ -72,10 +72,14 @@ def comm_models(runs: list[dict]) -> dict[str, CommModel]:
 
 
 def point(run: dict) -> DdpPoint:
-    """A run as a model point; t_hook is 0 for results without local_s (older than that field)."""
-    hook_s = max(0.0, run.get("local_s", run["compute_s"]) - run["compute_s"])
+    """A run as a model point (t_hook 0 for results older than hook_s)."""
     return DdpPoint(
-        run["world_size"], run["compute_s"], run["step_s"], run["grad_bytes"], run["params"], hook_s
+        run["world_size"],
+        run["compute_s"],
+        run["step_s"],
+        run["grad_bytes"],
+        run["params"],
+        run.get("hook_s", 0.0),
     )
 
 

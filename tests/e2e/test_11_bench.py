@@ -98,7 +98,7 @@ def test_the_hooks_send_what_they_should_and_bf16_halves_the_exposed_all_reduce(
     for hook, run in runs.items():
         assert run["hook"] == hook and run["world_size"] == 3 and run["backend"] == "gloo"
         assert run["grad_bytes"] == pytest.approx(grad_bytes(run["params"], hook, 4, run["width"]))
-        assert run["local_s"] > 0 and run["compute_s"] > 0
+        assert run["compute_s"] > 0 and (run["hook_s"] > 0) == (hook != "none")
     assert runs["bf16"]["grad_bytes"] == runs["none"]["grad_bytes"] / 2
     assert runs["powersgd"]["grad_bytes"] < runs["none"]["grad_bytes"] / 50
     assert runs["bf16"]["step_s"] < runs["none"]["step_s"]

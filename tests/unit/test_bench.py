@@ -134,7 +134,7 @@ def test_decide_counts_the_hooks_local_work():
 def write_results(tmp_path, truth: Calibration) -> None:
     """An NCCL sweep made from COMM, DDP points (1 and 3 ranks, two hooks) made from truth, a jobs array.
 
-    The bf16 hook's local work (local_s - compute_s) is truth.hook_s_per_param per parameter.
+    The bf16 hook's local work (hook_s) is truth.hook_s_per_param per parameter.
     """
     sizes = [
         {"bytes": b, "seconds": t, "algbw": model.algbw(b, t), "busbw": model.busbw(b, t, 3)}
@@ -151,7 +151,7 @@ def write_results(tmp_path, truth: Calibration) -> None:
                 step = model.predict_step(compute, nbytes, world, COMM, truth, hook_s)
                 run = {"kind": "ddp_step", "backend": "nccl", "world_size": world, "hosts": hosts[:world]}
                 run |= {"hook": hook, "params": params, "batch": 32, "step_s": step, "compute_s": compute}
-                run |= {"local_s": compute + hook_s}
+                run |= {"hook_s": hook_s}
                 run |= {"samples_per_s": world * 32 / step, "grad_bytes": nbytes}
                 (tmp_path / f"ddp-{hook}-{params:g}-{world}.json").write_text(json.dumps(run))
     jobs = [
