@@ -11,10 +11,12 @@ own group) with the hook and without: the difference is the hook's local work (c
 matrix products) without the network. Times are the slowest rank's mean.
 
 --hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's bf16_compress_hook) or
-powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third step on). On Gloo (CPUs) both run as on NCCL, with two adjustments: DDP refuses the bf16 hook by its
-name unless CUDA and NCCL 2.10+ are there, so it is registered under another name (Gloo all-reduces
-bf16 tensors); and PowerSGD gets all gradients in one bucket, because on Gloo its chained
-all-reduces of several buckets mismatch across ranks and hang (pytorch/pytorch#58467).
+powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third step on). On Gloo
+(CPUs) both run as on NCCL, with two adjustments: DDP refuses the bf16 hook by its name unless
+CUDA and NCCL 2.10+ are there, so it is registered under another name (Gloo all-reduces bf16
+tensors); and PowerSGD gets all gradients in one bucket, because on Gloo its chained all-reduces
+of several buckets mismatch across ranks and hang (pytorch/pytorch#58467).
+
 Rank 0 writes the JSON:
 {"kind": "ddp_step", "backend", "world_size", "hosts", "hook", "powersgd_rank", "params", "depth", "width",
  "batch", "steps", "step_s", "samples_per_s", "compute_s", "hook_s", "grad_bytes"}; samples/s counts all

@@ -14,9 +14,9 @@ The step-time model for DDP on n ranks, one GPU each, same per-GPU batch::
 t_compute is the single-GPU step (forward, backward, optimizer); grad_bytes is what the hook sends;
 t_hook is the local work a compression hook adds to a step (bf16 casts, PowerSGD's matrix
 products; 0 for the plain all-reduce), measured as DDP on a one-rank group with the hook minus
-without it and, for a model not measured, taken per parameter from the calibration; latency and busbw are fitted to the all-reduce
-sweep. Two factors are fitted to measured DDP steps:
-overlap, the share of the step that hides communication (DDP all-reduces buckets during the
+without it and, for a model not measured, taken per parameter from the calibration. latency and
+busbw are fitted to the all-reduce sweep. Two factors are fitted to measured DDP steps: overlap,
+the share of the step that hides communication (DDP all-reduces buckets during the
 backward pass, so physically at most the backward's share, ~2/3), and bw_eff, the share of the
 sweep's busbw that DDP's bucketed all-reduces reach.
 """
