@@ -16,9 +16,9 @@ t_hook is the local work a compression hook adds to a step (bf16 casts, PowerSGD
 products; 0 for the plain all-reduce), measured as DDP on a one-rank group with the hook minus
 without it and, for a model not measured, taken per parameter from the calibration. latency and
 busbw are fitted to the all-reduce sweep. Two factors are fitted to measured DDP steps: overlap,
-the share of the step that hides communication (DDP all-reduces buckets during the
-backward pass, so physically at most the backward's share, ~2/3), and bw_eff, the share of the
-sweep's busbw that DDP's bucketed all-reduces reach.
+the share of the step that hides communication (DDP all-reduces buckets during the backward
+pass, so physically at most the backward's share, ~2/3), and bw_eff, the share of the sweep's
+busbw that DDP's bucketed all-reduces reach.
 """
 
 from __future__ import annotations
@@ -112,8 +112,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class DdpPoint:
-    """One measured DDP run: ranks, local compute step, DDP step (seconds), bytes sent per step,
-    parameters and t_hook (seconds)."""
+    """One measured DDP run: ranks, compute step, DDP step, bytes sent per step, parameters, t_hook."""
 
     world: int
     compute_s: float

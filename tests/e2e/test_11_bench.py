@@ -10,9 +10,11 @@ not that they reach the aims.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from rig import RIG
+from rig import RIG, ROOT
 
 from bench.model import HOOKS, busbw, grad_bytes, link_bytes_per_s
 
@@ -102,3 +104,20 @@ def test_the_hooks_send_what_they_should_and_bf16_halves_the_exposed_all_reduce(
     assert runs["bf16"]["grad_bytes"] == runs["none"]["grad_bytes"] / 2
     assert runs["powersgd"]["grad_bytes"] < runs["none"]["grad_bytes"] / 50
     assert runs["bf16"]["step_s"] < runs["none"]["step_s"]
+
+
+def test_the_decision_agrees_with_what_was_measured(bench):
+    """The rig's measured 4 M model ran slower on 3 nodes than on one; --decide, calibrated on these
+    results, must say so from its 1-node step alone, and choose DDP for a step 100 times longer."""
+    one = json.loads((bench["dir"] / "ddp-none-4e+06-1.json").read_text())
+    three = json.loads((bench["dir"] / "ddp-none-4e+06-3.json").read_text())
+    assert three["samples_per_s"] < one["samples_per_s"]
+
+    def decide(step_ms: float) -> str:
+        argv = [sys.executable, "-m", "bench.report", str(bench["dir"]), "--decide"]
+        argv += ["--params", str(one["params"]), "--step-ms", str(step_ms), "--batch", str(one["batch"])]
+        run = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
+        return run.stdout
+
+    assert "train on one node" in decide(one["step_s"] * 1e3)
+    assert "use 3-node DDP" in decide(one["step_s"] * 1e5)
