@@ -133,7 +133,8 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
         if r["world_size"] == 1:
             continue
         row = {k: r[k] for k in ("backend", "hook", "params", "batch", "world_size", "compute_s", "step_s")}
-        row |= {"samples_per_s": r["samples_per_s"], "hook_s": point(r).hook_s}
+        p = point(r)
+        row |= {"samples_per_s": r["samples_per_s"], "hook_s": p.hook_s}
         one = single.get((r["backend"], r["params"], r["batch"]))
         if one:
             row |= {"step_1_s": one["step_s"], "speedup": r["samples_per_s"] / one["samples_per_s"]}
@@ -148,7 +149,6 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
             cal = calibrate(others, comms[r["backend"]])
             row["held_out"] = True
         if cal:
-            p = point(r)
             row["predicted_s"] = predict_step(
                 p.compute_s, p.grad_bytes, p.world, comms[r["backend"]], cal, p.hook_s
             )
