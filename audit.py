@@ -9,7 +9,7 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
-from ops import audit
+from ops import audit, checks
 from ops.spec import current
 
 spec = current()
@@ -18,6 +18,8 @@ spec = current()
 def run_audit() -> None:
     rows = audit.gather(spec)
     logger.warning("audit\n" + audit.table(rows))
+    for lease in checks.dhcp_leases(spec):
+        logger.warning(f"audit: {lease}: the cluster address is a DHCP lease; {checks.PIN_ADDRESS}")
     found = audit.problems(rows, spec.clock_offset_limit_ms / 1000)
     if found:
         raise OperationError("drift: " + " | ".join(found) + ". Fix: run deploy.py (or see the README)")

@@ -9,6 +9,7 @@ from pyinfra import host
 from ops import (
     accounting,
     accounts,
+    apt,
     desktop,
     fake_gpu,
     firewall,
@@ -28,6 +29,7 @@ from ops.spec import current
 
 spec = current()
 
+apt.configure()  # every apt step waits for the dpkg lock (a fresh install's unattended-upgrades)
 hosts.configure()
 accounts.configure()  # fixed IDs before any package creates munge or slurm
 timesync.configure()

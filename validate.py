@@ -19,6 +19,7 @@ def validate() -> None:
     report = checks.Report()
     report.run("Slurm nodes up", checks.nodes_up, spec)
     report.run("munge round trip", checks.munge_round_trip, spec)
+    report.run("wired addresses", checks.static_addresses, spec)
     if spec.pytorch:
         report.run("PyTorch everywhere", checks.torch_everywhere, spec)
     needs = ("Slurm nodes up", "munge round trip")

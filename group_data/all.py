@@ -20,9 +20,14 @@ gpu_type = "rtx5090"
 # Munge: None makes the key on the controller; or a path on the deploying machine (never in git).
 munge_key_file = None
 
-# Slurm: node lines come from each node's `slurmd -C`; RealMemory is held this fraction below it.
+# Slurm: node lines come from each node's hardware (hwloc counts every core, E-cores included);
+# RealMemory is held this fraction below what `slurmd -C` reports.
 slurm_partition = "gpu"
 slurm_memory_margin = 0.05
+# A GPU job that asks for no CPUs or memory gets its GPU's share of the node (DefCpuPerGPU,
+# DefMemPerGPU). The controller keeps this fraction of its cores and memory for slurmctld,
+# slurmdbd, MariaDB and the NFS server: on a 24-core node0, 2 cores and 10% of the memory.
+slurm_controller_reserve = 0.1
 # Further slurm.conf settings, as written there.
 slurm_options = {
     "SchedulerType": "sched/backfill",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pyinfra import host, state
 
-from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus
+from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus, WiredAddress
 from ops.jobs import JOBS_DIR
 from ops.pytorch import same_release
 from ops.shared import wait_for
@@ -46,6 +46,17 @@ class CheckFailed(Exception):
     """A check found the cluster not as it should be; the message says what and where."""
 
 
+class CheckWarning(Exception):
+    """A check found something that works today but may break later; reported, not failed."""
+
+
+PIN_ADDRESS = (
+    "pin it: a static address in the node's netplan file (/etc/netplan/*.yaml: dhcp4: false, "
+    "addresses: [<cluster_ip>/<prefix>], routes, nameservers; then `sudo netplan apply`) or a DHCP "
+    "reservation for its wired MAC address"
+)
+
+
 @dataclass
 class Report:
     lines: list[tuple[str, str, str]] = field(default_factory=list)
@@ -61,11 +72,15 @@ class Report:
             verdict = "PASS"
         except CheckFailed as exc:
             evidence, verdict = str(exc), "FAIL"
+        except CheckWarning as exc:
+            evidence, verdict = str(exc), "WARN"
+        except Exception as exc:  # noqa: BLE001 - an output that did not parse still ends in its line
+            evidence, verdict = f"could not read the outcome ({type(exc).__name__}: {exc})"[:600], "FAIL"
         self.lines.append((title, verdict, f"{evidence} [{time.monotonic() - start:.1f} s]"))
 
     @property
     def failed(self) -> list[str]:
-        return [title for title, verdict, _ in self.lines if verdict != "PASS"]
+        return [title for title, verdict, _ in self.lines if verdict not in ("PASS", "WARN")]
 
     def text(self) -> str:
         width = max(len(title) for title, _, _ in self.lines)
@@ -108,6 +123,24 @@ def nodes_up(spec: ClusterSpec) -> str:
     if problems:
         raise CheckFailed("; ".join(problems))
     return ", ".join(f"{name} {' '.join(v)}" for name, v in sorted(seen.items()))
+
+
+def dhcp_leases(spec: ClusterSpec) -> list[str]:
+    """The nodes whose cluster address is a DHCP lease (it may move), each with the interface."""
+    leases = []
+    for node in spec.nodes:
+        wired = state.inventory.get_host(node.name).get_fact(WiredAddress, ip=str(node.ip))
+        if wired and wired["dynamic"]:
+            leases.append(f"{node.name} ({node.ip} on {wired['interface']})")
+    return leases
+
+
+def static_addresses(spec: ClusterSpec) -> str:
+    """Every cluster address is the node's own, not a DHCP lease that can move away from inventory.py."""
+    leases = dhcp_leases(spec)
+    if leases:
+        raise CheckWarning(f"a DHCP lease, not a static address: {', '.join(leases)}; {PIN_ADDRESS}")
+    return f"{', '.join(str(n.ip) for n in spec.nodes)}: static"
 
 
 def munge_round_trip(spec: ClusterSpec) -> str:

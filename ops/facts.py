@@ -107,26 +107,42 @@ class UnmungeStatus(FactBase):
 
 class SlurmdHardware(FactBase):
     """
-    Returns the hardware slurmd finds on this node (``slurmd -C``), or ``None`` before slurmd exists.
+    Returns this node's hardware as ``slurmd -C`` reports it, with hwloc's count of packages,
+    cores and hardware threads (``hwloc-calc``), or ``None`` before slurmd and hwloc are installed.
+
+    ``slurmd -C`` answers before it reads slurm.conf, so from Slurm 23.02 on it leaves Intel
+    E-cores out whatever SlurmdParameters says (src/slurmd/common/xcpuinfo.c ``_remove_ecores``):
+    on a Core Ultra 9 285K it reports 8 CPUs. hwloc, the library slurmd counts with, sees all 24,
+    and so does the running slurmd once slurm.conf has ``SlurmdParameters=allow_ecores``.
 
     .. code:: python
 
-        {"CPUs": 24, "Boards": 1, "SocketsPerBoard": 1, "CoresPerSocket": 24,
-         "ThreadsPerCore": 1, "RealMemory": 128530}
+        {"CPUs": 8, "Boards": 1, "SocketsPerBoard": 1, "CoresPerSocket": 8, "ThreadsPerCore": 1,
+         "RealMemory": 128530, "hwloc": {"packages": 1, "cores": 24, "pus": 24}}
     """
 
     requires_command = "slurmd"
 
     def command(self) -> str:
-        return "slurmd -C"
+        count = "$(hwloc-calc --number-of {} all)"
+        return (
+            "slurmd -C; command -v hwloc-calc >/dev/null && echo hwloc "
+            + " ".join(count.format(kind) for kind in ("package", "core", "pu"))
+            + "; true"
+        )
 
     def process(self, output):
+        fields = topology = None
         for line in output:
             if line.startswith("NodeName="):
-                fields = dict(item.split("=", 1) for item in line.split())
-                fields.pop("NodeName")
-                return {key: int(value) for key, value in fields.items() if value.isdigit()}
-        return None
+                items = dict(item.split("=", 1) for item in line.split())
+                fields = {key: int(value) for key, value in items.items() if value.isdigit()}
+            words = line.split()
+            if words[:1] == ["hwloc"] and len(words) == 4 and all(w.isdigit() for w in words[1:]):
+                topology = dict(zip(("packages", "cores", "pus"), map(int, words[1:]), strict=True))
+        if fields is None or topology is None or 0 in topology.values():
+            return None
+        return {**fields, "hwloc": topology}
 
 
 class SlurmVersion(FactBase):
@@ -160,11 +176,27 @@ class InterfaceWithAddress(FactBase):
     """
 
     def command(self, ip: str) -> str:
-        return f"ip -o -4 addr show | awk '$4 ~ \"^{ip}/\" {{print $2}}'"
+        return f"ip -o -4 addr show | awk '$4 ~ \"^{ip}/\"'"
 
     def process(self, output):
-        names = [line.strip().split("@")[0] for line in output if line.strip()]
+        names = [line.split()[1].split("@")[0] for line in output if len(line.split()) > 1]
         return names[0] if names else None
+
+
+class WiredAddress(InterfaceWithAddress):
+    """
+    Returns the interface that holds an IPv4 address and whether that address is a DHCP lease
+    (``ip`` flags it ``dynamic``: it has a lifetime, and without a reservation it can move), or ``None``.
+
+    .. code:: python
+
+        {"interface": "eno1", "dynamic": True}
+    """
+
+    def process(self, output):
+        interface = super().process(output)
+        dynamic = any("dynamic" in line.split() for line in output)
+        return {"interface": interface, "dynamic": dynamic} if interface else None
 
 
 class TorchVersion(FactBase):

@@ -12,6 +12,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, server, systemd
 
 from ops.render import render
@@ -67,7 +68,10 @@ def configure():
         server.shell(name="Re-export the shared directory", commands=["exportfs -ra"], _if=exports.did_change)
 
     apt.packages(name="Install the NFS client", packages=["nfs-common"], update=True, cache_time=3600)
-    files.directory(name=f"Mount point {shared.path}", path=shared.path, mode="755")
+    # Made when absent, otherwise left alone: once mounted it is the export's root (2775,
+    # root_squash), where root's chmod is refused over NFS.
+    if not host.get_fact(Directory, path=shared.path):
+        files.directory(name=f"Mount point {shared.path}", path=shared.path, mode="755")
     fstab = files.line(
         name=f"Mount {shared.path} from {spec.controller.name} (/etc/fstab)",
         path="/etc/fstab",

@@ -1,8 +1,9 @@
 """Slurm by role: slurmctld on the controller, slurmd on every compute node, the client everywhere.
 
 slurm.conf, gres.conf and cgroup.conf are rendered from templates and identical on every node.
-The node lines come from each node's own `slurmd -C`. Daemons restart only when their
-configuration changed, so a run that changes nothing restarts nothing.
+The node lines come from each node's own hardware (SlurmdHardware: `slurmd -C` and hwloc).
+Daemons restart only when their configuration changed, so a run that changes nothing restarts
+nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def configure():
     spec = current()
     node = spec.node(host.name)
     packages = ["slurm-client"]
-    packages += ["slurmd"] if node.is_compute else []
+    packages += ["slurmd", "hwloc-nox"] if node.is_compute else []  # hwloc-calc counts the E-cores
     packages += ["slurmctld"] if node.is_controller else []
     apt.packages(name="Install Slurm", packages=packages, update=True, cache_time=3600)
 
@@ -105,7 +106,7 @@ def _write_configs(spec: ClusterSpec, hardware, version):
         "nodes": nodes,
         "paths": PATHS,
         **release_settings(version),
-        "def_mem_per_cpu": min(n.real_memory // n.cpus for n in nodes),
+        "job_defaults": spec.job_defaults(nodes),
     }
     return [
         files.put(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from difflib import get_close_matches
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from ops.gpu import COMPATIBILITY, NvidiaSettings, gres_gpus
@@ -34,11 +36,13 @@ GLOBAL_SETTINGS = {
     "password_login": "ssh_password_login",
     "ntp_pools": "ntp_pools",
     "time_set_clock": "time_set_clock",
+    "clock_offset_limit_ms": "clock_offset_limit_ms",
     "gpus_per_node": "gpus_per_node",
     "gpu_type": "gpu_type",
     "munge_key_file": "munge_key_file",
     "slurm_partition": "slurm_partition",
     "slurm_memory_margin": "slurm_memory_margin",
+    "slurm_controller_reserve": "slurm_controller_reserve",
     "slurm_options": "slurm_options",
     "fake_gpu_devices": "fake_gpu_devices",
     "nvidia": "nvidia",
@@ -69,12 +73,15 @@ FIXES = {
     "`ssh-keygen -t ed25519` (the .pub file must sit beside it)",
     "password_login": "set ssh_password_login in group_data/all.py to True or False",
     "ntp_pools": "set ntp_pools in group_data/all.py to a list of NTP pool host names",
+    "clock_offset_limit_ms": "set clock_offset_limit_ms in group_data/all.py to milliseconds above 0",
     "gpus_per_node": "set gpus_per_node in group_data/all.py to a whole number, 0 or more",
     "gpu_type": "set gpu_type in group_data/all.py: lowercase letters, digits and '_' only",
     "munge_key_file": "set munge_key_file in group_data/all.py to None (the controller makes the key) "
     "or to a file of 32 to 1024 random bytes on the deploying machine",
     "slurm_partition": "set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
     "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
+    "slurm_controller_reserve": "set slurm_controller_reserve in group_data/all.py to a fraction from 0 "
+    "to 0.5",
     "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value",
     "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
     "nvidia": "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
@@ -102,6 +109,31 @@ FIXES = {
     "bench": "set bench in group_data/all.py to a dict of the keys documented there",
     "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
 }
+
+
+# Host data that is not a setting of this project, yet belongs there: the inventory's per-node
+# cluster_ip, pyinfra's connector data (ssh_user, ssh_key, ...) and its operation arguments
+# (_sudo, _sudo_password, ...: every name with a leading underscore).
+NODE_DATA = {"cluster_ip"}
+PYINFRA_DATA = {
+    key for connector in get_all_connectors().values() for key in getattr(connector, "data_meta", {})
+}
+
+
+def unknown_settings(data: Mapping[str, Any]) -> list[str]:
+    """One line per name in host data that nothing reads, with the close match when there is one."""
+    known = set(GLOBAL_SETTINGS.values()) | NODE_DATA | PYINFRA_DATA
+    lines = []
+    for name in sorted(set(data) - known):
+        if name.startswith("_"):
+            continue
+        close = get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}? " if close else ""
+        lines.append(
+            f"{name}: not a setting of this project; {hint}fix: correct or remove it in group_data/all.py "
+            "(the settings are listed there)"
+        )
+    return lines
 
 
 class SpecError(PyinfraError):
@@ -271,6 +303,7 @@ class SlurmNode(BaseModel):
     real_memory: int
     gpus: int
     gpu_files: str  # gres.conf File=, in Slurm's range syntax
+    reserved_cpus: int = 0  # kept from GPU jobs' default share (the controller's services)
 
 
 class ClusterSpec(BaseModel):
@@ -290,6 +323,7 @@ class ClusterSpec(BaseModel):
     munge_key_file: Path | None = None
     slurm_partition: str = Field("gpu", pattern=r"^[A-Za-z0-9_-]+$")
     slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
+    slurm_controller_reserve: float = Field(0.1, ge=0, le=0.5)
     slurm_options: dict[str, str | int] = {}
     fake_gpu_devices: bool = False
     nvidia: NvidiaSettings = NvidiaSettings()
@@ -460,32 +494,57 @@ class ClusterSpec(BaseModel):
         return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
 
     def slurm_nodes(
-        self, hardware: Mapping[str, Mapping[str, int]], found_gpus: Mapping[str, Any] | None = None
+        self, hardware: Mapping[str, Mapping[str, Any]], found_gpus: Mapping[str, Any] | None = None
     ) -> tuple[SlurmNode, ...]:
-        """slurm.conf node lines from each compute node's `slurmd -C`, memory held back by the margin.
+        """slurm.conf node lines from each compute node's SlurmdHardware fact.
 
+        CPUs, sockets, cores and threads are hwloc's count, E-cores included (``slurmd -C`` leaves
+        them out from Slurm 23.02); RealMemory is slurmd's, held back by the margin, and on the
+        controller also by slurm_controller_reserve, which keeps that share of its memory (and of
+        its cores, from GPU jobs' default) for slurmctld, slurmdbd, MariaDB and the NFS server.
         GPUs come from each node's NvidiaGpus fact where it lists any (real hardware), else from
         gpus_per_node; the type string is always gpu_type.
         """
         nodes = []
         for node in self.compute_nodes:
             found = hardware[node.name]
+            topology = found["hwloc"]
+            boards = found.get("Boards", 1)
+            reserve = self.slurm_controller_reserve if node.is_controller else 0
             gpus, files = gres_gpus((found_gpus or {}).get(node.name), self.gpus_per_node)
             nodes.append(
                 SlurmNode(
                     name=node.name,
                     addr=node.ip,
-                    cpus=found["CPUs"],
-                    boards=found.get("Boards", 1),
-                    sockets_per_board=found["SocketsPerBoard"],
-                    cores_per_socket=found["CoresPerSocket"],
-                    threads_per_core=found["ThreadsPerCore"],
-                    real_memory=int(found["RealMemory"] * (1 - self.slurm_memory_margin)),
+                    cpus=topology["pus"],
+                    boards=boards,
+                    sockets_per_board=max(topology["packages"] // boards, 1),
+                    cores_per_socket=topology["cores"] // topology["packages"],
+                    threads_per_core=topology["pus"] // topology["cores"],
+                    real_memory=int(found["RealMemory"] * (1 - self.slurm_memory_margin) * (1 - reserve)),
                     gpus=gpus,
                     gpu_files=files,
+                    reserved_cpus=int(topology["pus"] * reserve),
                 )
             )
         return tuple(nodes)
+
+    def job_defaults(self, nodes: Iterable[SlurmNode]) -> dict[str, int]:
+        """What a job that asks for no CPUs or memory gets: memory per CPU, and for each GPU its
+        share of the node's CPUs and memory (the smallest share of any GPU node, so it fits on all).
+
+        Without DefCpuPerGPU a GPU job runs its data loaders on one core under ConstrainCores.
+        slurm.conf(5) calls DefMemPerGPU and DefMemPerCPU mutually exclusive, yet cons_tres gives a
+        GPU job without --mem its GPUs' memory and every other job DefMemPerCPU (job_test.c,
+        "memory set via GRES limit", in 22.05, 23.11 and 24.11); both are set.
+        """
+        nodes = list(nodes)
+        defaults = {"DefMemPerCPU": min(n.real_memory // n.cpus for n in nodes)}
+        with_gpus = [n for n in nodes if n.gpus]
+        if with_gpus:
+            defaults["DefCpuPerGPU"] = max(min((n.cpus - n.reserved_cpus) // n.gpus for n in with_gpus), 1)
+            defaults["DefMemPerGPU"] = min(n.real_memory // n.gpus for n in with_gpus)
+        return defaults
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -495,7 +554,7 @@ class ClusterSpec(BaseModel):
         """Build and validate the spec from (name, groups, data) for each inventory host."""
         hosts = list(hosts)
         raw: dict[str, Any] = {}
-        problems: list[str] = []
+        problems: list[str] = sorted({line for _, _, data in hosts for line in unknown_settings(data)})
         for field, key in GLOBAL_SETTINGS.items():
             values = {repr(data.get(key)) for _, _, data in hosts if data.get(key) is not None}
             if len(values) > 1:
@@ -520,7 +579,7 @@ class ClusterSpec(BaseModel):
         try:
             spec = cls.model_validate(raw)
         except ValidationError as exc:
-            problems.extend(_describe(exc, [n["name"] for n in raw["nodes"]]))
+            problems.extend(_describe(exc, [n["name"] for n in raw["nodes"]], raw.get("users")))
             spec = None
         if problems:
             raise SpecError(
@@ -532,14 +591,14 @@ class ClusterSpec(BaseModel):
     @classmethod
     def from_inventory(cls, inventory) -> ClusterSpec:
         """Build the spec from a pyinfra inventory (group_data already merged into host data)."""
-        return cls.from_hosts((h.name, h.groups, h.data) for h in inventory)
+        return cls.from_hosts((h.name, h.groups, h.data.dict()) for h in inventory)
 
 
 _NODE_SETTINGS = {"name": "host name", "ip": "cluster_ip", "roles": "groups", "ssh_port": "ssh_port"}
 
 
-def _describe(exc: ValidationError, names: list[str]) -> list[str]:
-    """One line per error: where, what, and how to fix it."""
+def _describe(exc: ValidationError, names: list[str], users: Any = None) -> list[str]:
+    """One line per error: where (the node, or the users entry), what, and how to fix it."""
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -548,6 +607,11 @@ def _describe(exc: ValidationError, names: list[str]) -> list[str]:
         if loc[:1] == ["nodes"] and len(loc) >= 3:
             field = str(loc[2])
             where = f"{names[loc[1]]}: {_NODE_SETTINGS.get(field, field)}"
+        if loc[:1] == ["users"] and len(loc) >= 2 and isinstance(loc[1], int):
+            entry = users[loc[1]] if isinstance(users, list | tuple) and loc[1] < len(users) else {}
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            where = f"users entry {loc[1] + 1}" + (f" ({name!r})" if name else "")
+            where += "".join(f".{part}" for part in loc[2:])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required setting is missing"

@@ -17,6 +17,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import server
 
 from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus
+from ops.pytorch import same_release
 from ops.shared import wait_for
 from ops.spec import ClusterSpec
 
@@ -135,6 +136,6 @@ def check_node(spec: ClusterSpec, name: str) -> list[str]:
             problems.append(f"Slurm has it {slurm_state}")
     if spec.pytorch:
         torch = (host.get_fact(TorchVersion, venv=spec.torch_venv) or {}).get("torch")
-        if torch != spec.torch_version:
+        if not torch or not same_release(torch, spec.torch_version):
             problems.append(f"torch is {torch}, expected {spec.torch_version}")
     return problems

@@ -6,12 +6,16 @@ exactly as it reaches real machines. Nothing here connects to the addresses in i
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from rig import RIG, Deploy
 
 pytestmark = pytest.mark.e2e
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +60,19 @@ def outputs():
 
 @pytest.fixture(scope="session")
 def first_deploy(rig, outputs) -> Deploy:
+    """The first deploy, while node1 holds the dpkg locks as a fresh install's unattended-upgrades
+    does (tests/e2e/data/hold_dpkg_lock.py): its apt steps must wait, not fail."""
+    holder = subprocess.Popen(
+        ["docker", "exec", "-i", RIG.container("node1"), "python3", "-"],
+        stdin=open(DATA / "hold_dpkg_lock.py"),  # noqa: SIM115
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     result = RIG.deploy(first_login=True)
     outputs.append(result.output)
+    held = json.loads(holder.communicate(timeout=300)[0])
     assert result.returncode == 0, result.output[-4000:]
+    result.lock_holder = held
     return result
 
 

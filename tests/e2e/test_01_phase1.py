@@ -75,6 +75,14 @@ def test_first_deploy_logs_in_with_password_and_converges(first_deploy):
     assert sorted(changed["Host name and /etc/hosts | Set the host name"]) == list(NODES)
 
 
+def test_the_first_deploy_waits_for_a_held_dpkg_lock(first_deploy, rig):
+    """node1 held the dpkg locks when the deploy reached apt, as a fresh Ubuntu's unattended-upgrades
+    does (conftest.first_deploy): apt-get waited for them, then installed."""
+    assert first_deploy.lock_holder["apt_waited_s"] >= 15, first_deploy.lock_holder
+    assert "node1" in first_deploy.changed()["Time sync | Install chrony"]
+    assert rig.run("node1", "systemctl is-active chrony").stdout.strip() == "active"
+
+
 def test_hostnames_and_own_address(first_deploy, rig):
     for node, ip in rig.nodes.items():
         assert rig.run(node, "hostname").stdout.strip() == node

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import base64
 import runpy
+from pathlib import Path
 
 import pytest
 
+from ops.facts import SlurmdHardware, SlurmVersion
 from ops.shared import wait_for
+from ops.spec import ClusterSpec
 
+ROOT = Path(__file__).resolve().parents[2]
 NODES = ("node0", "node1", "node2")
 GROUP_DATA = runpy.run_path("group_data/all.py")
 
@@ -61,7 +65,8 @@ def test_node_lines_agree_with_slurmd_c_and_the_margin(cluster):
         assert shown["CPUTot"] == found["CPUs"]
         assert shown["CoresPerSocket"] == found["CoresPerSocket"]
         assert shown["ThreadsPerCore"] == found["ThreadsPerCore"]
-        assert int(shown["RealMemory"]) == int(int(found["RealMemory"]) * (1 - margin))
+        reserve = GROUP_DATA["slurm_controller_reserve"] if node == "node0" else 0
+        assert int(shown["RealMemory"]) == int(int(found["RealMemory"]) * (1 - margin) * (1 - reserve))
         assert int(shown["RealMemory"]) < int(found["RealMemory"])
 
 
@@ -196,3 +201,92 @@ def test_tunable_change_applies_and_a_no_change_run_restarts_nothing(cluster, ou
     outputs.append(restored.output)
     assert restored.returncode == 0
     assert "MessageTimeout          = 10 sec" in cluster.run("node0", "scontrol show config").stdout
+
+
+def show(rig, kind: str, name: str) -> dict[str, str]:
+    out = rig.run("node0", f"scontrol -o show {kind} {name}").stdout
+    return dict(field.split("=", 1) for field in out.split() if "=" in field)
+
+
+def megabytes(size: str) -> float:
+    return float(size[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[size[-1]]
+
+
+def test_a_gpu_job_that_asks_for_nothing_else_gets_its_gpus_share_of_the_node(cluster):
+    """DefCpuPerGPU and DefMemPerGPU: not one core (ConstrainCores) and one CPU's memory, but the
+    share of a node's CPUs and memory that every GPU node can give; node0 keeps its reserve."""
+    job = as_admin(cluster, "sbatch --parsable --gres=gpu:1 -w node1 -o /dev/null --wrap 'sleep 120'")
+    job = job.stdout.strip()
+    try:
+        running = wait_for(lambda: show(cluster, "job", job).get("JobState") == "RUNNING", 60)
+        assert running, show(cluster, "job", job)
+        nodes = {node: show(cluster, "node", node) for node in NODES}
+        reserve = GROUP_DATA["slurm_controller_reserve"]
+        cpus = min(
+            int(n["CPUTot"]) - (int(int(n["CPUTot"]) * reserve) if name == "node0" else 0)
+            for name, n in nodes.items()
+        )
+        fields = show(cluster, "job", job)
+        assert int(fields["NumCPUs"]) == cpus == int(nodes["node1"]["CPUTot"])  # all of node1's 2 here
+        tres = dict(item.split("=", 1) for item in fields["TRES"].split(","))
+        memory = min(int(n["RealMemory"]) for n in nodes.values())  # node0's, less its reserve
+        assert int(nodes["node0"]["RealMemory"]) < int(nodes["node1"]["RealMemory"])
+        assert abs(megabytes(tres["mem"]) - memory) <= memory * 0.01, (tres, memory)
+        assert tres["gres/gpu"] == "1"
+    finally:
+        cluster.run("node0", f"scancel {job}")
+
+
+def rig_spec() -> ClusterSpec:
+    """The spec the deploy builds for the rig (its inventory and group_data)."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        inventory = make_inventory(str(ROOT / "tests" / "rig" / "inventory.py"), cwd=str(ROOT))
+    return ClusterSpec.from_inventory(inventory)
+
+
+STANDIN = "HWLOC_XMLFILE=/root/core-ultra-9-285k.xml HWLOC_THISSYSTEM=1"
+
+
+def slurmd_sees(rig, node: str, conf: str = "/etc/slurm/slurm.conf") -> str:
+    """What a slurmd started with the stand-in topology and this slurm.conf counts (its debug line)."""
+    out = rig.run(node, f"{STANDIN} timeout 10 slurmd -D -vv -N {node} -f {conf} 2>&1", check=False).stdout
+    return next((line.split("CPUs:", 1)[1] for line in out.splitlines() if "CPUs:" in line), out[-600:])
+
+
+def test_a_hybrid_cpu_is_discovered_and_scheduled_with_every_core(cluster):
+    """Stand-in: the rig's CPUs are not hybrid, so node2 is given a constructed hwloc topology of a
+    Core Ultra 9 285K (tests/rig/data/core-ultra-9-285k.xml: one package, 8 IntelCore + 16 IntelAtom
+    cores, no SMT), which hwloc loads in place of the machine's (HWLOC_XMLFILE) for slurmd and hwloc.
+    No job runs on those cores: the container has 2 CPUs, so a cpuset of 24 could not be applied."""
+    topology = (ROOT / "tests" / "rig" / "data" / "core-ultra-9-285k.xml").read_text()
+    cluster.run("node2", "cat > /root/core-ultra-9-285k.xml", stdin=topology)
+    version = SlurmVersion().process(cluster.run("node2", "slurmd -V").stdout.splitlines())
+    # What node lines were made of before: `slurmd -C` leaves the E-cores out from Slurm 23.02
+    slurmd_c = cluster.run("node2", f"{STANDIN} slurmd -C").stdout
+    assert ("CPUs=8 " if version >= (23, 2) else "CPUs=24 ") in slurmd_c, slurmd_c
+    # What the deploy reads now (the same fact, on the node, with the stand-in): every core
+    fact = SlurmdHardware()
+    found = fact.process(
+        cluster.run("node2", f"{STANDIN} sh -c {_quote(fact.command())}").stdout.splitlines()
+    )
+    assert found["hwloc"] == {"packages": 1, "cores": 24, "pus": 24}
+    (line,) = [n for n in rig_spec().slurm_nodes({n: found for n in NODES}) if n.name == "node2"]
+    assert (line.cpus, line.sockets_per_board, line.cores_per_socket, line.threads_per_core) == (24, 1, 24, 1)
+    # The running slurmd agrees: with the deployed slurm.conf it counts all 24; without
+    # allow_ecores, Slurm 24.11 would count 8 and a 24-CPU node line would drain the node.
+    cluster.run("node2", "grep -v '^SlurmdParameters=' /etc/slurm/slurm.conf > /root/slurm-no-ecores.conf")
+    cluster.run("node2", "systemctl stop slurmd")
+    try:
+        assert slurmd_sees(cluster, "node2").startswith(
+            "24 Boards:1 Sockets:1 CoresPerSocket:24 ThreadsPerCore:1"
+        )
+        without = slurmd_sees(cluster, "node2", "/root/slurm-no-ecores.conf")
+        assert without.startswith("8 " if version >= (23, 2) else "24 "), without
+    finally:
+        cluster.run("node2", "rm -f /var/lib/slurm/slurmd/hwloc_topo_*.xml; systemctl start slurmd")
+    idle = wait_for(lambda: show(cluster, "node", "node2").get("State") == "IDLE", 120)
+    assert idle, show(cluster, "node", "node2")

@@ -63,9 +63,11 @@ class Rig:
 
     @property
     def torch(self) -> str | None:
-        """The torch release the rig installs: a CPU build, which exists here only for Python 3.11
-        (Debian 12); the Debian 13 rig (Python 3.13) runs without PyTorch."""
-        return "2.13.0+cpu" if self.suite == "bookworm" else None
+        """The torch release the rig installs, named as the real group_data names it (no local
+        suffix: the installed CPU build reports 2.13.0+cpu, as the cu128 build reports 2.9.1+cu128).
+        A wheel exists here only for Python 3.11 (Debian 12); the Debian 13 rig (Python 3.13) runs
+        without PyTorch."""
+        return "2.13.0" if self.suite == "bookworm" else None
 
     @property
     def wheelhouse(self) -> Path:
@@ -107,7 +109,7 @@ class Rig:
             )
         if self.torch and not any(self.wheelhouse.glob("numpy-*.whl")):
             download = [sys.executable, "-m", "pip", "download", "-q", "-d", str(self.wheelhouse)]
-            subprocess.run([*download, f"torch=={self.torch}", "numpy"], check=True)
+            subprocess.run([*download, f"torch=={self.torch}+cpu", "numpy"], check=True)  # the CPU build
         image = subprocess.run(
             ["bash", str(HERE / "build-image.sh"), self.suite], check=True, capture_output=True, text=True
         ).stdout.split()[-1]

@@ -409,7 +409,8 @@ def test_without_a_gpu_no_reboot_can_help():
 
 
 ONE_CORE = dict(cpus=1, boards=1, sockets_per_board=1, cores_per_socket=1, threads_per_core=1, real_memory=1)
-HARDWARE = {"CPUs": 24, "Boards": 1, "SocketsPerBoard": 1, "CoresPerSocket": 24, "ThreadsPerCore": 1}
+HARDWARE = {"CPUs": 8, "Boards": 1, "SocketsPerBoard": 1, "CoresPerSocket": 8, "ThreadsPerCore": 1}
+HARDWARE["hwloc"] = {"packages": 1, "cores": 24, "pus": 24}
 
 
 def test_gres_from_the_gpu_fact():

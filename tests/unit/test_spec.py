@@ -112,6 +112,19 @@ BAD_INPUT = {
     ),
     "bad SSH port": (dict(node={"node1": {"ssh_port": 70000}}), ["node1: ssh_port"]),
     "negative GPU count": (dict(gpus_per_node=-1), ["gpus_per_node"]),
+    "misspelt setting": (
+        dict(slurm_partiton="gpu"),
+        ["slurm_partiton: not a setting of this project; did you mean slurm_partition?"],
+    ),
+    "unknown setting": (dict(gpu_count=2), ["gpu_count: not a setting of this project; fix:"]),
+    "bad research user name": (
+        dict(users=[{"name": "ada", "uid": 2001}, {"name": "Bob Smith", "uid": 2002}]),
+        ["users entry 2 ('Bob Smith').name: String should match pattern"],
+    ),
+    "bad clock offset limit": (
+        dict(clock_offset_limit_ms=0),
+        ["clock_offset_limit_ms: Input should be greater"],
+    ),
     "torch too old for the RTX 5090": (
         dict(torch_version="2.6.0"),
         ["torch_version: 2.6.0 has no kernels for the NVIDIA GeForce RTX 5090 (sm_120)", "2.7.0 or newer"],
@@ -229,3 +242,12 @@ def test_audit_names_the_odd_node_and_a_clock_too_far_off():
         "munge key: node2 has sha256:ccc (sha256:bbb on node0, node1)",
         "clock offset: node2 is -200.0 ms off (limit 50 ms)",
     ]
+
+
+def test_pyinfras_own_names_are_not_taken_for_settings(key):
+    spec = build(key, _sudo=True, _sudo_password="x", ssh_key="~/.ssh/id", ssh_known_hosts_file="/tmp/k")
+    assert spec.controller.name == "node0"
+
+
+def test_clock_offset_limit_is_read_from_group_data(key):
+    assert build(key, clock_offset_limit_ms=7).clock_offset_limit_ms == 7

@@ -19,7 +19,7 @@ nvidia = {
     "enabled": False,
 }
 pytorch = RIG.torch is not None
-torch_version = RIG.torch or "2.13.0+cpu"
+torch_version = RIG.torch or "2.13.0"
 torch_wheelhouse = str(RIG.wheelhouse)  # collected once on this machine by tests/rig/rig.py
 users = [{"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]}]  # a research user
 # Slurm notices a dead node after SlurmdTimeout; 30 s instead of 300 keeps the fault tests short.

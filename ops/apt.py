@@ -1,0 +1,29 @@
+"""apt waits for the dpkg lock instead of failing: the first step of every deploy.
+
+A freshly installed Ubuntu runs unattended-upgrades minutes after its first boot, and it holds
+the dpkg lock while it works; every apt step of the deploy would then fail with "Could not get
+lock /var/lib/dpkg/lock-frontend". apt's own ``DPkg::Lock::Timeout`` makes every apt-get on the
+node (the deploy's, upgrade.py's) wait for the lock instead.
+"""
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from ops.render import render
+
+CONF = "/etc/apt/apt.conf.d/50gpucluster-lock-timeout"
+LOCK_TIMEOUT_S = 1200  # unattended-upgrades' first run on a fresh install can take many minutes
+
+
+@deploy("apt")
+def configure():
+    files.put(
+        name=f"Wait up to {LOCK_TIMEOUT_S} s for the dpkg lock ({CONF})",
+        src=StringIO(render("50gpucluster-lock-timeout.j2", timeout=LOCK_TIMEOUT_S)),
+        dest=CONF,
+        user="root",
+        group="root",
+        mode="644",
+    )
