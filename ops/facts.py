@@ -309,3 +309,25 @@ class CudaToolkit(FactBase):
     def process(self, output):
         text = "\n".join(output)
         return json.loads(text).get("cuda", {}).get("version") if text.strip() else None
+
+
+class UfwStatus(FactBase):
+    """
+    Returns whether ufw is active and the networks it lets everything in from (``ufw status``),
+    or ``None`` where ufw is not installed.
+
+    .. code:: python
+
+        {"active": True, "allowed_from": ["192.168.1.0/24"]}
+    """
+
+    requires_command = "ufw"
+
+    def command(self) -> str:
+        return "ufw status"
+
+    def process(self, output):
+        allowed = [
+            w[2] for w in (line.split() for line in output) if w[:2] == ["Anywhere", "ALLOW"] and len(w) > 2
+        ]
+        return {"active": any(line.strip() == "Status: active" for line in output), "allowed_from": allowed}

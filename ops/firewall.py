@@ -4,6 +4,9 @@ Its own nftables table, loaded by its own unit, so it neither replaces nor is re
 ruleset (ufw, Docker). Before it is switched on, the run checks that the address this deploy
 connects from may still reach SSH afterwards; if not, it stops, naming the fix, so the firewall
 never locks the operator out. Switched off, the unit and its table are removed.
+
+Where ufw is active (this firewall on or off), the cluster network is added to its rules: ufw's
+chains drop the cluster's traffic whatever this table accepts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server, systemd
 
-from ops.facts import CommandResult
+from ops.facts import CommandResult, UfwStatus
 from ops.render import render
 from ops.shared import did_change
 from ops.spec import ClusterSpec, current
@@ -33,6 +36,14 @@ def admits_ssh_from(spec: ClusterSpec, address: IPv4Address) -> bool:
 @deploy("Host firewall")
 def configure():
     spec = current()
+    # An active ufw drops what it does not allow, whatever another table accepts (a packet must
+    # pass every base chain on its hook): Slurm, srun and NCCL between the nodes would be cut off.
+    ufw = host.get_fact(UfwStatus)
+    if ufw and ufw["active"] and str(spec.network) not in ufw["allowed_from"]:
+        server.shell(
+            name=f"Let {spec.network} through the active ufw (it drops the cluster's traffic otherwise)",
+            commands=[f"ufw allow from {spec.network} comment 'gpucluster: the cluster network'"],
+        )
     if not spec.firewall.enabled:
         systemd.service(name="Stop the host firewall", service=UNIT, running=False, enabled=False)
         files.file(name=f"Remove {UNIT}", path=f"/etc/systemd/system/{UNIT}", present=False)

@@ -235,15 +235,60 @@ def distribution(os_release: Mapping[str, str], arch: str) -> Distribution:
     return Distribution(id=key[0], version=key[1], arch=arch)
 
 
-def driver_packages(dist: Distribution, settings: NvidiaSettings) -> tuple[str, ...]:
-    """The packages that install the driver: group_data's list if given, else by OS, branch and flavour."""
+def kernel_flavour(kernel: str, installed: Iterable[str]) -> str:
+    """The running kernel's flavour as Canonical's prebuilt-module packages name it:
+    ``6.8.0-60-generic`` -> ``generic``; ``generic-hwe-24.04`` when the HWE kernel is the one
+    installed (the prebuilt modules then follow it from 6.8 to 6.11 and on)."""
+    flavour = kernel.split("-", 2)[-1] if kernel.count("-") >= 2 else "generic"
+    hwe = f"linux-image-{flavour}-hwe-24.04"
+    return f"{flavour}-hwe-24.04" if hwe in set(installed) else flavour
+
+
+PREBUILT_FLAVOURS = ("generic", "generic-hwe-24.04", "lowlatency", "lowlatency-hwe-24.04")
+
+
+def driver_packages(
+    dist: Distribution, settings: NvidiaSettings, flavour: str = "generic"
+) -> tuple[str, ...]:
+    """The packages that install the driver: group_data's list if given, else by OS, branch and flavour.
+
+    On Ubuntu, for a kernel flavour Canonical builds the modules for, its signed prebuilt modules
+    (``linux-modules-nvidia-580-open-generic``) and the driver without DKMS: they load under
+    Secure Boot with no key to enrol, and follow every kernel update. Otherwise the DKMS driver.
+    """
     if settings.driver_packages:
         return settings.driver_packages
     if dist.id == "ubuntu":
+        branch = settings.driver_branch
         suffix = "-open" if settings.driver_flavour == "open" else ""
-        return (f"nvidia-driver-{settings.driver_branch}{suffix}",)
+        if flavour in PREBUILT_FLAVOURS:
+            return (
+                f"linux-modules-nvidia-{branch}{suffix}-{flavour}",
+                f"nvidia-headless-no-dkms-{branch}{suffix}",
+                f"nvidia-utils-{branch}",
+            )
+        return (f"nvidia-driver-{branch}{suffix}",)
     # NVIDIA's repository for Debian names packages without the branch; the apt pin chooses it.
     return ("nvidia-open",) if settings.driver_flavour == "open" else ("nvidia-driver", "nvidia-kernel-dkms")
+
+
+def builds_with_dkms(packages: Iterable[str]) -> bool:
+    """Whether these driver packages build their kernel module with DKMS (not Canonical's prebuilt ones)."""
+    return not any(p.startswith("linux-modules-nvidia-") for p in packages)
+
+
+def secure_boot_refusal(secure_boot: bool | None, packages: Iterable[str]) -> str | None:
+    """Why a DKMS driver cannot work on this node (Secure Boot on: an unsigned module never loads
+    until a key is enrolled at the console), or ``None``."""
+    if not secure_boot or not builds_with_dkms(packages):
+        return None
+    return (
+        f"Secure Boot is on and the driver ({', '.join(packages)}) builds its module with DKMS, which does "
+        "not load until its key is enrolled at the console. Fix: boot a generic or generic-hwe-24.04 "
+        "kernel (Canonical's signed prebuilt modules are used there), or enrol the DKMS key "
+        "(`sudo mokutil --import /var/lib/shim-signed/mok/MOK.der`, then Enroll MOK on the next boot) "
+        "and set nvidia['driver_packages'] to the packages above, or switch Secure Boot off"
+    )
 
 
 def kernel_headers(dist: Distribution, kernel: str, installed: Iterable[str]) -> list[str]:
@@ -270,12 +315,22 @@ def packages_to_hold(
 
     Every piece is held, not only the metapackage: a library upgraded under a loaded module breaks
     NVML ("Failed to initialize NVML: Driver/library version mismatch") until the next reboot.
+    With Canonical's prebuilt modules the kernel metapackages are held too: a newer kernel's
+    modules need a newer driver release, so kernel and driver move together, in the explicit
+    upgrade (see the README), never a kernel alone that boots without its module.
     """
     installed = set(installed)
     if not set(wanted) <= installed:
         return None
     driver = {p for p in installed if _DRIVER_PACKAGE.search(p) and not _NOT_DRIVER.search(p)}
+    if not builds_with_dkms(wanted):
+        driver |= installed & KERNEL_METAPACKAGES
     return sorted(driver - set(held))
+
+
+KERNEL_METAPACKAGES = {
+    f"linux-{kind}generic{hwe}" for kind in ("", "image-", "headers-") for hwe in ("", "-hwe-24.04")
+}
 
 
 def reboot_reason(pci_gpus: Sequence[Mapping], module: Mapping | None) -> str | None:
@@ -302,6 +357,18 @@ def reboot_reason(pci_gpus: Sequence[Mapping], module: Mapping | None) -> str | 
             f"({_flavour(installed)} {installed['version']})"
         )
     return None
+
+
+def module_id(module: Mapping) -> str:
+    """One line naming a kernel module build: the version and open or proprietary."""
+    return f"{module['version']} {_flavour(module)}"
+
+
+def rebooted_for_it(marker: Sequence[str] | None, module: Mapping | None) -> bool:
+    """Whether this node was already rebooted for the installed module (ops/nvidia.py writes the
+    marker before it reboots): a second reboot for the same driver would not help."""
+    installed = (module or {}).get("installed")
+    return bool(installed and marker and marker[0].strip() == module_id(installed))
 
 
 def _flavour(module: Mapping) -> str:
@@ -512,3 +579,23 @@ class HeldPackages(FactBase):
 
     def process(self, output):
         return sorted(line.strip() for line in output if line.strip())
+
+
+class SecureBoot(FactBase):
+    """
+    Returns whether Secure Boot is on (``mokutil --sb-state``): ``True``, ``False``, or ``None``
+    where mokutil is missing or the machine has no EFI variables (a container, a BIOS boot).
+
+    .. code:: python
+
+        True
+    """
+
+    def command(self) -> str:
+        return "command -v mokutil >/dev/null 2>&1 && mokutil --sb-state 2>&1; true"
+
+    def process(self, output):
+        text = " ".join(output)
+        if "SecureBoot enabled" in text:
+            return True
+        return False if "SecureBoot disabled" in text else None

@@ -3,7 +3,10 @@
 The spec has already checked those versions against the GPU (ops/gpu.py), so a driver or CUDA
 that cannot drive it stops the run before any host is touched.
 
-- Kernel headers and DKMS: the module is rebuilt for every new kernel.
+- On Ubuntu, Canonical's signed prebuilt modules for the running kernel flavour and the driver
+  without DKMS: they load under Secure Boot and follow every kernel update. Elsewhere (Debian, other
+  flavours) kernel headers and DKMS, which rebuild the module for every new kernel; with Secure
+  Boot on, that stops the run before anything is installed, naming the fix.
 - nouveau blacklisted; the initramfs is refreshed only when that file changes.
 - The driver: Ubuntu's ``nvidia-driver-<branch>-open`` from the Ubuntu archive; on Debian NVIDIA's
   repository, held to the branch by an apt pin. Every driver package is then held (apt-mark hold),
@@ -13,7 +16,8 @@ that cannot drive it stops the run before any host is touched.
   never the ``cuda`` or ``cuda-drivers`` metapackages, which would install a second driver.
   CUDA is on PATH for login shells.
 - A reboot only when the installed driver is not the one running, one node at a time: each node
-  must come back with nvidia-smi answering before the next one goes down.
+  must come back with nvidia-smi answering before the next one goes down; never twice for the
+  same driver (a marker names the driver a node was rebooted for).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Arch, KernelVersion, OsRelease
 from pyinfra.operations import apt, files, server, systemd
 
@@ -35,11 +40,17 @@ from ops.gpu import (
     NvidiaKernelModule,
     NvidiaPciGpus,
     NvidiaSettings,
+    SecureBoot,
+    builds_with_dkms,
     distribution,
     driver_packages,
+    kernel_flavour,
     kernel_headers,
+    module_id,
     packages_to_hold,
     reboot_reason,
+    rebooted_for_it,
+    secure_boot_refusal,
 )
 from ops.render import render
 from ops.shared import did_change, when_known
@@ -49,6 +60,8 @@ BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
 DRIVER_PIN = "/etc/apt/preferences.d/gpucluster-nvidia-driver"
 CUDA_PROFILE = "/etc/profile.d/cuda.sh"
 GPU_WAIT_S = 300  # after a reboot: how long nvidia-smi may take to answer
+REBOOT_MARKER = "/var/lib/gpucluster/nvidia-reboot"  # the driver a node was last rebooted for
+SB_STATE = {True: "on", False: "off"}
 
 
 @deploy("NVIDIA driver and CUDA")
@@ -59,13 +72,19 @@ def configure():
     except ValueError as exc:
         raise OperationError(f"{host.name}: {exc}") from None
     installed = host.get_fact(DebPackages)
+    kernel = host.get_fact(KernelVersion)
+    packages = driver_packages(dist, settings, kernel_flavour(kernel, installed))
+    refusal = secure_boot_refusal(host.get_fact(SecureBoot), packages)
+    if refusal:
+        raise OperationError(f"{host.name}: {refusal}; nothing was changed")
 
-    apt.packages(
-        name="Install kernel headers and DKMS",
-        packages=[*kernel_headers(dist, host.get_fact(KernelVersion), installed), "dkms"],
-        update=True,
-        cache_time=3600,
-    )
+    if builds_with_dkms(packages):
+        apt.packages(
+            name="Install kernel headers and DKMS",
+            packages=[*kernel_headers(dist, kernel, installed), "dkms"],
+            update=True,
+            cache_time=3600,
+        )
     blacklist = files.put(
         name=f"Blacklist nouveau ({BLACKLIST})",
         src=StringIO(render("blacklist-nouveau.conf.j2")),
@@ -82,7 +101,6 @@ def configure():
 
     sources = _nvidia_repository(dist, settings, installed)
     apt.update(name="Read NVIDIA's repository", _if=did_change(sources))
-    packages = driver_packages(dist, settings)
     apt.packages(
         name=f"Install the NVIDIA driver {settings.driver_branch}, {settings.driver_flavour} kernel modules "
         f"({', '.join(packages)})",
@@ -174,11 +192,21 @@ def reboot_into_driver(gpu_wait: int = GPU_WAIT_S):
     driver was installed); see ops.gpu.reboot_reason. Run it with ``_serial=True``: a node that does
     not come back with a working GPU stops the reboots of the nodes after it.
     """
-    reason = reboot_reason(host.get_fact(NvidiaPciGpus), host.get_fact(NvidiaKernelModule))
+    module = host.get_fact(NvidiaKernelModule)
+    reason = reboot_reason(host.get_fact(NvidiaPciGpus), module)
     if reason is None:
         host.noop("the installed NVIDIA driver is the one running (or there is no NVIDIA GPU)")
         return
+    if rebooted_for_it(host.get_fact(FileContents, path=REBOOT_MARKER), module):
+        raise OperationError(
+            f"{host.name}: {reason}, after a reboot for this very driver; another would not help. "
+            f"Secure Boot: {SB_STATE.get(host.get_fact(SecureBoot), 'unknown')} (a DKMS module loads only "
+            "once its key is enrolled at the console). Check `dkms status` and `journalctl -k | grep -i "
+            f"nvrm`, fix the cause, then `sudo rm {REBOOT_MARKER}` and run the deploy again"
+        )
     yield FunctionCommand(_refuse_after_a_failure, (reason,), {})
+    marker = module_id(module["installed"]) if module.get("installed") else "none"
+    yield f"mkdir -p {REBOOT_MARKER.rsplit('/', 1)[0]} && echo '{marker}' > {REBOOT_MARKER}"
     yield from server.reboot._inner(delay=30, interval=5, reboot_timeout=900)
     yield FunctionCommand(_wait_for_gpu, (gpu_wait,), {})
 

@@ -70,8 +70,10 @@ def first_deploy(rig, outputs) -> Deploy:
     )
     result = RIG.deploy(first_login=True)
     outputs.append(result.output)
-    held = json.loads(holder.communicate(timeout=300)[0])
+    if result.returncode:
+        holder.kill()
     assert result.returncode == 0, result.output[-4000:]
+    held = json.loads(holder.communicate(timeout=300)[0])
     result.lock_holder = held
     return result
 

@@ -68,6 +68,33 @@ def firewall(second_deploy, rig, outside, outputs, tmp_path_factory):
     assert reach(outside, rig.nodes["node0"], 22) == "open"
 
 
+def test_an_active_ufw_is_given_the_cluster_network_and_jobs_cross_it(second_deploy, rig, outputs):
+    """ufw on node2, allowing SSH only, as an admin may have left it: its chains would drop Slurm's
+    traffic whatever else accepts it; the deploy adds the cluster network to ufw's rules."""
+    rig.run("node2", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null")
+    rig.run("node2", "ufw allow 22/tcp >/dev/null && ufw --force enable")
+    try:
+        assert (
+            reach_from_node(rig, "node0", rig.nodes["node2"], 6818) == "filtered"
+        )  # ufw drops slurmd's port
+        result = rig.deploy()
+        outputs.append(result.output)
+        assert result.returncode == 0, result.output[-3000:]
+        rule = f"Host firewall | Let {rig.subnet} through the active ufw (it drops the cluster's traffic"
+        rule += " otherwise)"
+        assert result.changed() == {rule: ["node2"]}
+        assert reach_from_node(rig, "node0", rig.nodes["node2"], 6818) == "open"
+        out = rig.run("node0", f"su - {rig.admin_user} -c 'srun -N3 -t 1 hostname'").stdout.split()
+        assert sorted(out) == ["node0", "node1", "node2"]
+        assert rig.deploy().changed() == {}
+    finally:
+        rig.run(
+            "node2",
+            "ufw --force reset >/dev/null; ufw disable; apt-get purge -y -q ufw >/dev/null",
+            check=False,
+        )
+
+
 def test_without_the_firewall_the_outside_client_reaches_the_nodes(firewall):
     assert firewall["before"][("node0", 22)] == "open"
     assert firewall["before"][("node0", 6817)] == "open"

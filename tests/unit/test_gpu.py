@@ -47,15 +47,21 @@ from ops.gpu import (
     NvidiaKernelModule,
     NvidiaPciGpus,
     NvidiaSettings,
+    SecureBoot,
+    builds_with_dkms,
     device_files,
     distribution,
     driver_packages,
     gres_gpus,
+    kernel_flavour,
     kernel_headers,
+    module_id,
     packages_to_hold,
     parse_gpu_csv,
     parse_kernel_module,
     reboot_reason,
+    rebooted_for_it,
+    secure_boot_refusal,
 )
 from ops.render import render
 from ops.spec import ClusterSpec, SpecError
@@ -164,10 +170,17 @@ def test_the_guides_versions_stop_the_run_before_any_host_is_touched(key):
 def test_group_data_defaults_and_a_version_change_in_group_data_alone(key):
     spec = spec_with(key)
     assert (spec.nvidia.driver_branch, spec.nvidia.driver_flavour, spec.nvidia.cuda) == (580, "open", "12.8")
-    assert driver_packages(UBUNTU, spec.nvidia) == ("nvidia-driver-580-open",)
+    assert driver_packages(UBUNTU, spec.nvidia) == (
+        "linux-modules-nvidia-580-open-generic",
+        "nvidia-headless-no-dkms-580-open",
+        "nvidia-utils-580",
+    )
     assert spec.nvidia.cuda_package == "cuda-toolkit-12-8"
     changed = spec_with(key, driver_branch=570, cuda="12.9").nvidia
-    assert driver_packages(UBUNTU, changed) == ("nvidia-driver-570-open",)
+    assert driver_packages(UBUNTU, changed)[:2] == (
+        "linux-modules-nvidia-570-open-generic",
+        "nvidia-headless-no-dkms-570-open",
+    )
     assert (changed.cuda_package, changed.cuda_home) == ("cuda-toolkit-12-9", "/usr/local/cuda-12.9")
     pin = render("gpucluster-nvidia-driver.j2", dist=DEBIAN, settings=changed)
     assert "Pin: version 570.*" in pin
@@ -197,7 +210,11 @@ def test_driver_packages_by_os_and_flavour_never_the_cuda_metapackages():
         NvidiaSettings(),
         NvidiaSettings(gpu="NVIDIA GeForce RTX 4090", driver_flavour="proprietary"),
     )
-    assert driver_packages(UBUNTU, proprietary) == ("nvidia-driver-580",)
+    assert driver_packages(UBUNTU, proprietary)[:2] == (
+        "linux-modules-nvidia-580-generic",
+        "nvidia-headless-no-dkms-580",
+    )
+    assert driver_packages(UBUNTU, open_, "azure") == ("nvidia-driver-580-open",)  # no prebuilt: DKMS
     assert driver_packages(DEBIAN, open_) == ("nvidia-open",)
     assert driver_packages(DEBIAN, proprietary) == ("nvidia-driver", "nvidia-kernel-dkms")
     assert driver_packages(DEBIAN, NvidiaSettings(driver_packages=["nvidia-driver-cuda"])) == (
@@ -476,3 +493,49 @@ def test_the_desktop_choices():
     assert NvidiaSettings().desktop == "none" and NvidiaSettings().desktop_display_manager is False
     with pytest.raises(ValidationError, match="desktop"):
         NvidiaSettings(desktop="kde")
+
+
+# --- Secure Boot: Canonical's signed prebuilt modules, DKMS refused, never a second reboot ------
+
+
+def test_prebuilt_modules_follow_the_kernel_flavour():
+    ga, hwe = ["linux-image-generic"], ["linux-image-generic-hwe-24.04"]
+    assert kernel_flavour("6.8.0-60-generic", ga) == "generic"
+    assert kernel_flavour("6.14.0-29-generic", hwe) == "generic-hwe-24.04"
+    assert driver_packages(UBUNTU, NvidiaSettings(), kernel_flavour("6.14.0-29-generic", hwe))[0] == (
+        "linux-modules-nvidia-580-open-generic-hwe-24.04"
+    )
+    assert not builds_with_dkms(driver_packages(UBUNTU, NvidiaSettings()))
+    assert builds_with_dkms(driver_packages(DEBIAN, NvidiaSettings()))
+
+
+def test_secure_boot_on_refuses_a_dkms_driver_and_names_the_fix():
+    assert SecureBoot().process(["SecureBoot enabled"]) is True
+    assert SecureBoot().process(["SecureBoot disabled"]) is False
+    assert SecureBoot().process(["EFI variables are not supported on this system"]) is None
+    dkms = driver_packages(DEBIAN, NvidiaSettings())
+    assert "mokutil --import" in secure_boot_refusal(True, dkms)
+    assert secure_boot_refusal(False, dkms) is None
+    assert secure_boot_refusal(None, dkms) is None
+    assert secure_boot_refusal(True, driver_packages(UBUNTU, NvidiaSettings())) is None  # signed
+
+
+def test_with_prebuilt_modules_the_kernel_is_held_with_the_driver():
+    packages = driver_packages(UBUNTU, NvidiaSettings())
+    installed = {
+        *packages,
+        "libnvidia-compute-580",
+        "linux-generic-hwe-24.04",
+        "linux-image-generic-hwe-24.04",
+    }
+    assert packages_to_hold(installed, [], packages) == sorted(installed)
+    dkms = {"nvidia-driver-580-open", "linux-image-generic"}
+    assert packages_to_hold(dkms, [], ["nvidia-driver-580-open"]) == ["nvidia-driver-580-open"]
+
+
+def test_a_node_is_never_rebooted_twice_for_the_same_driver():
+    module = {"loaded": None, "installed": OPEN_580}
+    assert not rebooted_for_it(None, module)
+    assert rebooted_for_it([module_id(OPEN_580)], module)
+    assert not rebooted_for_it(["570.133.20 open"], module)  # rebooted for an older driver: once more
+    assert not rebooted_for_it([module_id(OPEN_580)], {"loaded": None, "installed": None})

@@ -20,7 +20,7 @@ nvidia = {
 }
 pytorch = RIG.torch is not None
 torch_version = RIG.torch or "2.13.0"
-torch_wheelhouse = str(RIG.wheelhouse)  # collected once on this machine by tests/rig/rig.py
+torch_wheelhouse = str(RIG.wheelhouse) if RIG.torch else None  # collected once by tests/rig/rig.py
 users = [{"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]}]  # a research user
 # Slurm notices a dead node after SlurmdTimeout; 30 s instead of 300 keeps the fault tests short.
 slurm_options = {
