@@ -18,6 +18,7 @@ spec = current()
 def validate() -> None:
     report = checks.Report()
     report.run("Slurm nodes up", checks.nodes_up, spec)
+    report.run("every core registered", checks.every_core_registered, spec)
     report.run("munge round trip", checks.munge_round_trip, spec)
     report.run("wired addresses", checks.static_addresses, spec)
     if spec.pytorch:

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from pyinfra import host, state
 
-from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus, WiredAddress
+from ops.facts import (
+    CommandResult,
+    InterfaceWithAddress,
+    MungeCredential,
+    SlurmdHardware,
+    TorchVersion,
+    UnmungeStatus,
+    WiredAddress,
+)
 from ops.jobs import JOBS_DIR
 from ops.pytorch import same_release
 from ops.shared import wait_for
@@ -141,6 +149,32 @@ def static_addresses(spec: ClusterSpec) -> str:
     if leases:
         raise CheckWarning(f"a DHCP lease, not a static address: {', '.join(leases)}; {PIN_ADDRESS}")
     return f"{', '.join(str(n.ip) for n in spec.nodes)}: static"
+
+
+def every_core_registered(spec: ClusterSpec) -> str:
+    """Slurm schedules every hardware thread hwloc counts on each node, E-cores included."""
+    problems, seen = [], []
+    for node in spec.compute_nodes:
+        hardware = state.inventory.get_host(node.name).get_fact(SlurmdHardware)
+        shown = dict(
+            f.split("=", 1) for f in sh(f"scontrol -o show node {node.name}")["output"].split() if "=" in f
+        )
+        if not hardware or "CPUTot" not in shown:
+            problems.append(f"{node.name}: no hardware or Slurm record to compare")
+            continue
+        found, scheduled = hardware["hwloc"]["pus"], int(shown["CPUTot"])
+        if scheduled != found:
+            problems.append(f"{node.name}: Slurm has {scheduled} CPUs, the hardware {found}")
+        if "Low socket" in shown.get("Reason", "") or "INVALID" in shown.get("State", ""):
+            problems.append(
+                f"{node.name}: slurmd sees fewer cores than its node line ({shown.get('Reason')})"
+            )
+        seen.append(f"{node.name} {scheduled}/{found}")
+    if problems:
+        raise CheckFailed(
+            "; ".join(problems) + "; fix: run deploy.py (it writes the node lines and allow_ecores)"
+        )
+    return f"CPUs in Slurm / in the hardware: {', '.join(seen)}"
 
 
 def munge_round_trip(spec: ClusterSpec) -> str:
@@ -312,8 +346,19 @@ def ddp_training(spec: ClusterSpec) -> str:
         raise CheckFailed(f"job {job}: ranks on {hosts}, expected {n * spec.gpus_per_node} on {n} nodes")
     if len({r["checksum"] for r in ranks}) != 1 or not all(r["identical"] for r in ranks):
         raise CheckFailed(f"job {job}: parameters differ between ranks: {[r['checksum'] for r in ranks]}")
+    wired = {
+        n.name: state.inventory.get_host(n.name).get_fact(InterfaceWithAddress, ip=str(n.ip))
+        for n in spec.nodes
+    }
+    astray = [
+        f"{r['host']} on {r.get('interface')} (wired: {wired.get(r['host'])})"
+        for r in ranks
+        if (r.get("interface") or "").lstrip("=") != wired.get(r["host"])
+    ]
+    if astray:
+        raise CheckFailed(f"job {job}: ranks not on their wired interface: {', '.join(astray)}")
     speed = min(r["steps_per_s"] for r in ranks)
     return (
         f"job {job}: {len(ranks)} ranks on {', '.join(hosts)} ({ranks[0]['backend']}, {ranks[0]['device']}), "
-        f"identical parameters, {speed} steps/s"
+        f"each on its wired interface, identical parameters, {speed} steps/s"
     )

@@ -62,6 +62,8 @@ def main() -> None:
                 "host": socket.gethostname(),
                 "backend": dist.get_backend(),
                 "device": torch.cuda.get_device_name(device) if cuda else "cpu",
+                # the interface the backend was told to use (job.env, through Slurm's TaskProlog)
+                "interface": os.environ.get("NCCL_SOCKET_IFNAME" if cuda else "GLOO_SOCKET_IFNAME"),
                 "steps_per_s": round(args.steps / elapsed, 2),
                 "checksum": float(checksum),
                 "identical": len(sums) == 1,

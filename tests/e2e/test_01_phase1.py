@@ -79,7 +79,7 @@ def test_the_first_deploy_waits_for_a_held_dpkg_lock(first_deploy, rig):
     """node1 held the dpkg locks when the deploy reached apt, as a fresh Ubuntu's unattended-upgrades
     does (conftest.first_deploy): apt-get waited for them, then installed."""
     assert first_deploy.lock_holder["apt_waited_s"] >= 15, first_deploy.lock_holder
-    assert "node1" in first_deploy.changed()["Time sync | Install chrony"]
+    assert "node1" in first_deploy.changed()["Time sync (chrony) | Install chrony"]
     assert rig.run("node1", "systemctl is-active chrony").stdout.strip() == "active"
 
 

@@ -228,7 +228,7 @@ def test_a_gpu_job_that_asks_for_nothing_else_gets_its_gpus_share_of_the_node(cl
         )
         fields = show(cluster, "job", job)
         assert int(fields["NumCPUs"]) == cpus == int(nodes["node1"]["CPUTot"])  # all of node1's 2 here
-        tres = dict(item.split("=", 1) for item in fields["TRES"].split(","))
+        tres = dict(item.split("=", 1) for item in fields.get("AllocTRES", fields.get("TRES", "")).split(","))
         memory = min(int(n["RealMemory"]) for n in nodes.values())  # node0's, less its reserve
         assert int(nodes["node0"]["RealMemory"]) < int(nodes["node1"]["RealMemory"])
         assert abs(megabytes(tres["mem"]) - memory) <= memory * 0.01, (tres, memory)

@@ -49,12 +49,16 @@ def test_validate_passes_and_reports_its_evidence(cluster, outputs):
     outputs.append(result.output)
     assert result.returncode == 0, result.output[-4000:]
     checks = report(result.output)
-    expected = ["Slurm nodes up", "munge round trip", "single-node GPU job", "GPU jobs in parallel"]
+    expected = ["Slurm nodes up", "every core registered", "munge round trip", "wired addresses"]
+    expected += ["single-node GPU job", "GPU jobs in parallel"]
     expected += ["GPU isolation", "multi-node hello world"]
     expected += ["PyTorch everywhere", "DDP training"] if RIG.torch else []
     assert sorted(checks) == sorted(expected)
     assert all(verdict == "PASS" for verdict, _ in checks.values()), checks
     assert "9/9 ordered pairs decode" in checks["munge round trip"][1]
+    cpus = {node: cluster.run(node, "nproc --all").stdout.strip() for node in NODES}
+    assert f"node1 {cpus['node1']}/{cpus['node1']}" in checks["every core registered"][1]
+    assert checks["wired addresses"][1].startswith(", ".join(cluster.nodes.values()) + ": static")
     assert re.search(
         r"ran together on node0, node1, node2; job \d+ waited \(PENDING, Resources\)",
         checks["GPU jobs in parallel"][1],
@@ -63,7 +67,8 @@ def test_validate_passes_and_reports_its_evidence(cluster, outputs):
     assert "every GPU device Operation not permitted" in checks["GPU isolation"][1]
     if RIG.torch:
         assert re.search(
-            r"3 ranks on node0, node1, node2 \(gloo, cpu\), identical parameters, [\d.]+ steps/s",
+            r"3 ranks on node0, node1, node2 \(gloo, cpu\), each on its wired interface, "
+            r"identical parameters, [\d.]+ steps/s",
             checks["DDP training"][1],
         )
 
