@@ -251,10 +251,20 @@ def rig_spec() -> ClusterSpec:
 STANDIN = "HWLOC_XMLFILE=/root/core-ultra-9-285k.xml HWLOC_THISSYSTEM=1"
 
 
-def slurmd_sees(rig, node: str, conf: str = "/etc/slurm/slurm.conf") -> str:
-    """What a slurmd started with the stand-in topology and this slurm.conf counts (its debug line)."""
-    out = rig.run(node, f"{STANDIN} timeout 10 slurmd -D -vv -N {node} -f {conf} 2>&1", check=False).stdout
-    return next((line.split("CPUs:", 1)[1] for line in out.splitlines() if "CPUs:" in line), out[-600:])
+def slurmd_sees(rig, node: str, allow_ecores: bool = True) -> str:
+    """What a slurmd started with the stand-in topology and the deployed configuration counts (its
+    debug line). A copy of /etc/slurm points it at no controller, so it never registers."""
+    probe = "/root/slurmd-probe"
+    edits = "-e 's/^SlurmctldHost=.*/SlurmctldHost=nowhere(127.0.0.1)/'"
+    edits += " -e 's/^SlurmctldPort=.*/SlurmctldPort=6899/'"
+    edits += "" if allow_ecores else " -e '/^SlurmdParameters=/d'"
+    rig.run(node, f"rm -rf {probe} && cp -r /etc/slurm {probe} && sed -i {edits} {probe}/slurm.conf")
+    out = rig.run(
+        node, f"{STANDIN} timeout 8 slurmd -D -vv -N {node} -f {probe}/slurm.conf 2>&1", check=False
+    )
+    return next(
+        (line.split("CPUs:", 1)[1] for line in out.stdout.splitlines() if "CPUs:" in line), out.stdout[-600:]
+    )
 
 
 def test_a_hybrid_cpu_is_discovered_and_scheduled_with_every_core(cluster):
@@ -278,13 +288,12 @@ def test_a_hybrid_cpu_is_discovered_and_scheduled_with_every_core(cluster):
     assert (line.cpus, line.sockets_per_board, line.cores_per_socket, line.threads_per_core) == (24, 1, 24, 1)
     # The running slurmd agrees: with the deployed slurm.conf it counts all 24; without
     # allow_ecores, Slurm 24.11 would count 8 and a 24-CPU node line would drain the node.
-    cluster.run("node2", "grep -v '^SlurmdParameters=' /etc/slurm/slurm.conf > /root/slurm-no-ecores.conf")
     cluster.run("node2", "systemctl stop slurmd")
     try:
         assert slurmd_sees(cluster, "node2").startswith(
             "24 Boards:1 Sockets:1 CoresPerSocket:24 ThreadsPerCore:1"
         )
-        without = slurmd_sees(cluster, "node2", "/root/slurm-no-ecores.conf")
+        without = slurmd_sees(cluster, "node2", allow_ecores=False)
         assert without.startswith("8 " if version >= (23, 2) else "24 "), without
     finally:
         cluster.run("node2", "rm -f /var/lib/slurm/slurmd/hwloc_topo_*.xml; systemctl start slurmd")
