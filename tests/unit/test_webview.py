@@ -1,8 +1,9 @@
-"""The web view (webview/app.py) on real slurmrestd answers of Slurm 22.05 and 24.11.
+"""The web view (webview/app.py) on real slurmrestd answers of Slurm 22.05 and 24.11, and on 23.11's.
 
 The answers in tests/unit/data/slurmrestd/ were recorded on one-node probes of the rig's images
 (see the README there): four jobs, a finished one with a GPU, a finished one without, a running
-one with a GPU and a pending one waiting for it.
+one with a GPU and a pending one waiting for it. 23.11 (Ubuntu 24.04's, API v0.0.40) runs on no rig:
+its answers are 24.11's with 23.11's versions (23.11/ is built by build_23.11.py there, which says why).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from webview import app
 
 DATA = Path(__file__).parent / "data" / "slurmrestd"
-RELEASES = {"22.05": ("22.05.8", "v0.0.38"), "24.11": ("24.11.5", "v0.0.42")}
+RELEASES = {"22.05": ("22.05.8", "v0.0.38"), "23.11": ("23.11.4", "v0.0.40"), "24.11": ("24.11.5", "v0.0.42")}
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJncHVjbHVzdGVyLXdlYiJ9.NOT-A-REAL-SIGNATURE"
 
 
@@ -162,7 +163,8 @@ class Recorded(app.SlurmRest):
         self.paths.append(path)
         if self.refuse:
             self.refuse = False
-            return (500 if self.release == "22.05" else 511), recorded(self.release, "nodes_forged_token")
+            # 22.05 and 23.11 answer a refused token with 500, 24.11 with 511 (src/slurmrestd/operations.c)
+            return (511 if self.release == "24.11" else 500), recorded(self.release, "nodes_forged_token")
         if path.startswith("/slurmdb/"):
             return 200, recorded(self.release, "slurmdb_jobs")
         endpoint = path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
