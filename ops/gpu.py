@@ -359,16 +359,22 @@ def reboot_reason(pci_gpus: Sequence[Mapping], module: Mapping | None) -> str | 
     return None
 
 
-def module_id(module: Mapping) -> str:
-    """One line naming a kernel module build: the version and open or proprietary."""
-    return f"{module['version']} {_flavour(module)}"
+def module_id(module: Mapping | None) -> str:
+    """One line naming a kernel module build, as MODULE_ID_COMMAND prints it: ``580.95.05 open``."""
+    return f"{module['version']} {_flavour(module)}" if module else "none"
+
+
+# The same line, printed on the node when it is about to reboot (after this run installed the driver).
+MODULE_ID_COMMAND = (
+    "{ v=$(modinfo -F version nvidia 2>/dev/null) && l=$(modinfo -F license nvidia) && "
+    '{ [ "$l" = "Dual MIT/GPL" ] && echo "$v open" || echo "$v proprietary"; } || echo none; }'
+)
 
 
 def rebooted_for_it(marker: Sequence[str] | None, module: Mapping | None) -> bool:
-    """Whether this node was already rebooted for the installed module (ops/nvidia.py writes the
-    marker before it reboots): a second reboot for the same driver would not help."""
-    installed = (module or {}).get("installed")
-    return bool(installed and marker and marker[0].strip() == module_id(installed))
+    """Whether this node was already rebooted with the module it has installed now (ops/nvidia.py
+    writes the marker just before it reboots): a second reboot for the same driver would not help."""
+    return bool(marker) and marker[0].strip() == module_id((module or {}).get("installed"))
 
 
 def _flavour(module: Mapping) -> str:

@@ -8,8 +8,8 @@ that cannot drive it stops the run before any host is touched.
   flavours) kernel headers and DKMS, which rebuild the module for every new kernel; with Secure
   Boot on, that stops the run before anything is installed, naming the fix.
 - nouveau blacklisted; the initramfs is refreshed only when that file changes.
-- The driver: Ubuntu's ``nvidia-driver-<branch>-open`` from the Ubuntu archive; on Debian NVIDIA's
-  repository, held to the branch by an apt pin. Every driver package is then held (apt-mark hold),
+- The driver: on Ubuntu from the Ubuntu archive; on Debian from NVIDIA's repository, held to the
+  branch by an apt pin. Every driver package is then held (apt-mark hold),
   so no unattended upgrade replaces the driver under a running job; upgrading is an explicit act.
 - nvidia-persistenced enabled, so the driver stays initialised between jobs.
 - The CUDA toolkit alone (``cuda-toolkit-X-Y``) from NVIDIA's repository through cuda-keyring;
@@ -35,6 +35,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from ops.gpu import (
     CUDA_KEYRING,
+    MODULE_ID_COMMAND,
     Distribution,
     HeldPackages,
     NvidiaKernelModule,
@@ -46,7 +47,6 @@ from ops.gpu import (
     driver_packages,
     kernel_flavour,
     kernel_headers,
-    module_id,
     packages_to_hold,
     reboot_reason,
     rebooted_for_it,
@@ -205,8 +205,7 @@ def reboot_into_driver(gpu_wait: int = GPU_WAIT_S):
             f"nvrm`, fix the cause, then `sudo rm {REBOOT_MARKER}` and run the deploy again"
         )
     yield FunctionCommand(_refuse_after_a_failure, (reason,), {})
-    marker = module_id(module["installed"]) if module.get("installed") else "none"
-    yield f"mkdir -p {REBOOT_MARKER.rsplit('/', 1)[0]} && echo '{marker}' > {REBOOT_MARKER}"
+    yield f"mkdir -p {REBOOT_MARKER.rsplit('/', 1)[0]} && {MODULE_ID_COMMAND} > {REBOOT_MARKER}"
     yield from server.reboot._inner(delay=30, interval=5, reboot_timeout=900)
     yield FunctionCommand(_wait_for_gpu, (gpu_wait,), {})
 

@@ -42,6 +42,7 @@ from ops.desktop import DESKTOPS
 from ops.gpu import (
     COMPATIBILITY,
     GPU_FIELDS,
+    MODULE_ID_COMMAND,
     HeldPackages,
     NvidiaGpus,
     NvidiaKernelModule,
@@ -539,3 +540,19 @@ def test_a_node_is_never_rebooted_twice_for_the_same_driver():
     assert rebooted_for_it([module_id(OPEN_580)], module)
     assert not rebooted_for_it(["570.133.20 open"], module)  # rebooted for an older driver: once more
     assert not rebooted_for_it([module_id(OPEN_580)], {"loaded": None, "installed": None})
+    assert rebooted_for_it(["none"], {"loaded": None, "installed": None})  # still no module: once only
+
+
+def test_the_marker_is_written_as_module_id_reads_it(tmp_path):
+    """MODULE_ID_COMMAND, run on the node before the reboot, prints what module_id makes of the
+    same module (here a stand-in modinfo answering as the recorded one, then as none installed)."""
+    modinfo = tmp_path / "modinfo"
+    for answer, module in (
+        ('case "$2" in version) echo 580.82.09;; license) echo "Dual MIT/GPL";; esac', OPEN_580),
+        ("exit 1", None),
+    ):
+        modinfo.write_text(f"#!/bin/sh\n{answer}\n")
+        modinfo.chmod(0o755)
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+        out = subprocess.run(["sh", "-c", MODULE_ID_COMMAND], capture_output=True, text=True, env=env)
+        assert out.stdout.strip() == module_id(module) == ("580.82.09 open" if module else "none")
