@@ -131,7 +131,7 @@ def unknown_settings(data: Mapping[str, Any]) -> list[str]:
         hint = f"did you mean {close[0]}? " if close else ""
         lines.append(
             f"{name}: not a setting of this project; {hint}fix: correct or remove it in group_data/all.py "
-            "(the settings are listed there)"
+            "or inventory.py (group_data/all.py lists every setting)"
         )
     return lines
 
