@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
+        # One thread per rank on CPUs: a job's GPU brings it all of a node's cores (DefCpuPerGPU),
+        # and on the rig three ranks share the build machine's two, where more threads than cores
+        # make every timing noise (a bf16 cast's few ms then vanish). GPUs are unaffected.
+        torch.set_num_threads(1)
     dist.init_process_group(args.backend)
     hosts: list[str] = [""] * dist.get_world_size()
     dist.all_gather_object(hosts, socket.gethostname())

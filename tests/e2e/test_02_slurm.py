@@ -13,6 +13,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from rig import RIG
 
 from ops.facts import SlurmdHardware, SlurmVersion
 from ops.shared import wait_for
@@ -238,14 +239,15 @@ def test_a_gpu_job_that_asks_for_nothing_else_gets_its_gpus_share_of_the_node(cl
 
 
 def rig_spec() -> ClusterSpec:
-    """The spec the deploy builds for the rig (its inventory and group_data)."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    with ctx_state.use(State()):
-        inventory = make_inventory(str(ROOT / "tests" / "rig" / "inventory.py"), cwd=str(ROOT))
-    return ClusterSpec.from_inventory(inventory)
+    """The spec of the rig's nodes with the project's group_data (built here, not through pyinfra's
+    CLI, whose import would monkey-patch this process with gevent)."""
+    data = {k: v for k, v in GROUP_DATA.items() if not k.startswith("_")}
+    data.update(deployer_ssh_key=str(RIG.key), ssh_user=RIG.admin_user, cluster_network=RIG.subnet)
+    hosts = [
+        (name, ["compute"] + (["controller"] if name == "node0" else []), {**data, "cluster_ip": ip})
+        for name, ip in RIG.nodes.items()
+    ]
+    return ClusterSpec.from_hosts(hosts)
 
 
 STANDIN = "HWLOC_XMLFILE=/root/core-ultra-9-285k.xml HWLOC_THISSYSTEM=1"
