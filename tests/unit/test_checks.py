@@ -8,11 +8,11 @@ from ops.checks import CheckFailed, CheckWarning, Report
 from ops.facts import WiredAddress
 
 DHCP = [  # `ip -o -4 addr show` on Ubuntu 24.04 with netplan's dhcp4: true
-    "2: eno1    inet 192.168.1.11/24 metric 100 brd 192.168.1.255 scope global dynamic eno1\\"
+    "2: eno1    inet 10.20.0.11/24 metric 100 brd 10.20.0.255 scope global dynamic eno1\\"
     "       valid_lft 85963sec preferred_lft 85963sec"
 ]
 STATIC = [
-    "2: eno1    inet 192.168.1.11/24 brd 192.168.1.255 scope global eno1\\"
+    "2: eno1    inet 10.20.0.11/24 brd 10.20.0.255 scope global eno1\\"
     "       valid_lft forever preferred_lft forever"
 ]
 
