@@ -37,7 +37,7 @@ ssh.configure()
 firewall.configure()  # on or off as group_data says; never from an address it would shut out
 if spec.nvidia.enabled:
     nvidia.configure()  # driver and CUDA; reboots a node only when its driver changed
-munge.configure()
+munge_key = munge.configure()
 if spec.shared.enabled:
     nfs.configure()  # the shared directory, exported by the controller, mounted everywhere
 if spec.fake_gpu_devices and spec.node(host.name).is_compute:
@@ -47,7 +47,7 @@ if spec.rest_api.enabled:
     restapi.configure()  # the JWT key before slurmctld or slurmdbd start: they stop without it
 if spec.accounting:
     accounting.configure()  # slurmdbd must answer before slurmctld's first start with accounting
-slurm.configure()
+slurm.configure(munge_key)
 if spec.webview.enabled:
     webview.configure()
 if spec.pytorch:

@@ -16,6 +16,7 @@ from pyinfra.operations import files
 from ops.facts import InterfaceWithAddress
 from ops.render import render
 from ops.spec import current
+from ops.sync import sync
 
 JOBS_DIR = "/opt/gpucluster/jobs"
 BENCH_DIR = "/opt/gpucluster/bench"  # bench.py's job payloads (the bench package)
@@ -48,20 +49,13 @@ def configure():
         dest=TASK_PROLOG,
         mode="755",
     )
-    files.sync(
-        name=f"Install the job scripts in {JOBS_DIR}",
-        src=str(REPO_JOBS),
-        dest=JOBS_DIR,
-        mode="755",
-        delete=True,
-    )
-    files.sync(
-        name=f"Install the benchmark's jobs in {BENCH_DIR}",
-        src=str(REPO_BENCH),
-        dest=BENCH_DIR,
+    sync(f"Install the job scripts in {JOBS_DIR}", REPO_JOBS, JOBS_DIR, mode="755")
+    sync(
+        f"Install the benchmark's jobs in {BENCH_DIR}",
+        REPO_BENCH,
+        BENCH_DIR,
         mode="644",
         dir_mode="755",
-        delete=True,
-        exclude=["*.pyc", "__pycache__"],
+        exclude=["*.pyc"],
         exclude_dir=["__pycache__"],
     )

@@ -2,7 +2,8 @@
 
 The key is made once on the controller (or taken from `munge_key_file` on the deploying machine)
 and copied to the other nodes through the deploy's memory only: never a file in the project, the
-repository or the logs. munged restarts only when its key changed.
+repository or the logs. munged restarts only when its key changed; configure() returns the
+operations that wrote the key, so slurmd can restart with it too (ops/slurm.py).
 """
 
 import base64
@@ -23,7 +24,8 @@ KEY_OWNER = {"user": "munge", "group": "munge", "mode": "400"}
 
 
 @deploy("Munge")
-def configure():
+def configure() -> list:
+    """Munge installed, the cluster's key in place and munged running; returns the key's operations."""
     spec = current()
     node = spec.node(host.name)
     apt.packages(name="Install munge", packages=["munge"], update=True, cache_time=3600)
@@ -65,3 +67,4 @@ def configure():
     systemd.service(
         name="Restart munged for its new key", service="munge", restarted=True, _if=any_changed(*key_ops)
     )
+    return key_ops

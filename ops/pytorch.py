@@ -8,10 +8,11 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip, server
+from pyinfra.operations import apt, pip, server
 
 from ops.facts import TorchVersion
 from ops.spec import current
+from ops.sync import sync
 
 WHEELHOUSE = "/opt/gpucluster/wheelhouse"
 
@@ -27,12 +28,7 @@ def configure():
         venv=True,
     )
     if spec.torch_wheelhouse:
-        files.sync(
-            name=f"Copy the wheelhouse to {WHEELHOUSE}",
-            src=str(spec.torch_wheelhouse),
-            dest=WHEELHOUSE,
-            delete=True,
-        )
+        sync(f"Copy the wheelhouse to {WHEELHOUSE}", spec.torch_wheelhouse, WHEELHOUSE)
         source = f"--no-index --find-links {WHEELHOUSE}"
     else:
         source = f"--index-url {spec.torch_index_url}"

@@ -46,7 +46,9 @@ def release_settings(version: tuple[int, ...]) -> dict:
 
 
 @deploy("Slurm")
-def configure():
+def configure(munge_key=()):
+    """Slurm's packages, configuration and daemons; `munge_key`: the operations that wrote this node's
+    munge key in this run (ops/munge.py)."""
     spec = current()
     node = spec.node(host.name)
     packages = ["slurm-client"]
@@ -87,6 +89,15 @@ def configure():
             _if=did_change(configs),
         )
         systemd.service(name="Run slurmd", service="slurmd", running=True, enabled=True)
+        # A node that could not authenticate is DOWN, and slurmctld asks a DOWN node to register only
+        # about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): minutes. slurmd registers as it starts.
+        new_key = did_change(list(munge_key))
+        systemd.service(
+            name="Restart slurmd to register with the new munge key",
+            service="slurmd",
+            restarted=True,
+            _if=lambda: new_key() and not did_change(configs)(),
+        )
 
 
 def _discovered(spec: ClusterSpec):

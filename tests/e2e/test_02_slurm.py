@@ -119,10 +119,11 @@ def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, output
         outputs.append(healed.output)
         assert healed.changed()["Munge | Copy the controller's munge key"] == ["node2"]
         assert healed.changed()["Munge | Restart munged for its new key"] == ["node2"]
+        assert healed.changed()["Slurm | Restart slurmd to register with the new munge key"] == ["node2"]
     finally:
         cluster.run("node2", "cp -a /root/munge.key.good /etc/munge/munge.key && systemctl restart munge")
-    # slurmctld may have set node2 DOWN while it could not authenticate; it returns by itself
-    idle = wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120)
+    # slurmctld may have set node2 DOWN while it could not authenticate; its restarted slurmd registers
+    idle = wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 60)
     assert idle, cluster.run("node0", "sinfo -N; sinfo -R; tail -20 /var/log/slurm/slurmctld.log").stdout
     runs = []  # node2's slurmd may need a minute to register again after its munge restarts
 

@@ -7,12 +7,13 @@ on the Debian 13 rig the PyTorch checks are skipped and validate.py runs without
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
 
 import pytest
-from rig import RIG
+from rig import RIG, ROOT
 
 NODES = ("node0", "node1", "node2")
 DATA = Path(__file__).parent / "data"
@@ -100,9 +101,30 @@ def test_validate_names_gpu_isolation_when_devices_are_not_constrained(cluster, 
     assert checks["GPU isolation"][0] == "FAIL"
     assert "opened /dev/nvidia0 (No such device or address)" in checks["GPU isolation"][1]
     assert checks["single-node GPU job"][0] == "PASS"
+    # the same deploy also mends drifted copies of the job scripts (ops/sync.py reads each tree once)
+    cluster.run("node2", "echo '# edited' >> /opt/gpucluster/jobs/examples/train_ddp.py")
+    cluster.run("node0", "touch /opt/gpucluster/jobs/stray.sh")
+    cluster.run("node1", "chmod 600 /opt/gpucluster/bench/model.py")
     healed = cluster.deploy()
     assert healed.returncode == 0
     assert sorted(healed.changed()["Slurm | Restart slurmd for its new configuration"]) == list(NODES)
+    changed = healed.changed()
+    assert sorted(
+        changed["Job scripts and job environment | Install the job scripts in /opt/gpucluster/jobs"]
+    ) == [
+        "node0",
+        "node2",
+    ]
+    assert changed[
+        "Job scripts and job environment | Install the benchmark's jobs in /opt/gpucluster/bench"
+    ] == ["node1"]
+    local = hashlib.sha256((ROOT / "jobs/examples/train_ddp.py").read_bytes()).hexdigest()
+    assert (
+        cluster.run("node2", "sha256sum /opt/gpucluster/jobs/examples/train_ddp.py").stdout.split()[0]
+        == local
+    )
+    assert cluster.run("node0", "test -e /opt/gpucluster/jobs/stray.sh", check=False).returncode == 1
+    assert cluster.run("node1", "stat -c %a /opt/gpucluster/bench/model.py").stdout.strip() == "644"
     wait_idle(cluster)
 
 

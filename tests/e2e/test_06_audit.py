@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ops.shared import wait_for
+
 NODES = ("node0", "node1", "node2")
 
 
@@ -39,5 +41,11 @@ def test_audit_names_a_node_whose_munge_key_drifted_and_deploy_fixes_it(second_d
         outputs.append(fixed.output)
     assert fixed.returncode == 0
     assert fixed.changed()["Munge | Copy the controller's munge key"] == ["node1"]
+    # slurmctld set node1 DOWN while it could not authenticate, and asks a DOWN node to register only
+    # every few minutes: the deploy restarts slurmd, which registers at once
+    assert fixed.changed()["Slurm | Restart slurmd to register with the new munge key"] == ["node1"]
+    assert wait_for(lambda: rig.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 30), (
+        rig.run("node0", "sinfo -N").stdout
+    )
     clean = rig.deploy(deploy_file="audit.py")
     assert clean.returncode == 0 and "audit: every node agrees" in clean.output

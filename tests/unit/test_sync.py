@@ -1,0 +1,40 @@
+"""ops/sync.py: the local tree files.sync would make, in the Tree fact's form, and the fact's parser."""
+
+import hashlib
+
+from ops.facts import Tree
+from ops.sync import _local
+
+
+def test_the_fact_reads_types_modes_and_digests():
+    digest = "ab" * 32
+    output = [
+        "d 755 ",
+        "f 644 a.py",
+        "d 755 sub",
+        "f 600 sub/b.py",
+        f"{digest}  ./sub/b.py",
+        f"{'cd' * 32}  ./a.py",
+    ]
+    assert Tree().process(output) == {
+        "": ("d", "755", None),
+        "a.py": ("f", "644", "cd" * 32),
+        "sub": ("d", "755", None),
+        "sub/b.py": ("f", "600", digest),
+    }
+
+
+def test_the_local_tree_takes_the_given_modes_and_leaves_out_the_excluded(tmp_path):
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "m.py").write_text("print(1)\n")
+    (tmp_path / "m.pyc").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "n.py").write_text("")
+    tree = _local(tmp_path, "644", "755", ["*.pyc"], ["__pycache__"])
+    assert tree == {
+        "": ("d", "755", None),
+        "m.py": ("f", "644", hashlib.sha256(b"print(1)\n").hexdigest()),
+        "sub": ("d", "755", None),
+        "sub/n.py": ("f", "644", hashlib.sha256(b"").hexdigest()),
+    }
