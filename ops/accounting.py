@@ -93,8 +93,6 @@ def configure():
     apt.packages(
         name="Install MariaDB and slurmdbd",
         packages=["mariadb-server", "slurmdbd"],
-        update=True,
-        cache_time=3600,
     )
 
     tuning = files.put(

@@ -39,8 +39,6 @@ def configure():
     apt.packages(
         name=f"Install the {settings.desktop} desktop ({', '.join(packages)})",
         packages=packages,
-        update=True,
-        cache_time=3600,
     )
     wanted = settings.desktop_display_manager
     target = "graphical.target" if wanted else "multi-user.target"

@@ -59,7 +59,7 @@ def configure():
             f"Fix: add {client[0]}/32 (or its network) to firewall['admin_sources'] in group_data/all.py"
         )
 
-    apt.packages(name="Install nftables", packages=["nftables"], update=True, cache_time=3600)
+    apt.packages(name="Install nftables", packages=["nftables"])
     rules = files.put(
         name=f"Write {RULES}",
         src=StringIO(render("firewall.nft.j2", spec=spec, ssh_port=spec.node(host.name).ssh_port)),

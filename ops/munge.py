@@ -9,14 +9,14 @@ operations that wrote the key, so slurmd can restart with it too (ops/slurm.py).
 import base64
 from io import BytesIO
 
-from pyinfra import host, state
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from ops.facts import Base64File
-from ops.shared import skip_for_unreachable, when_known
+from ops.shared import node_fact, skip_for_unreachable, when_known
 from ops.spec import current
 
 KEY = "/etc/munge/munge.key"
@@ -28,7 +28,7 @@ def configure() -> list:
     """Munge installed, the cluster's key in place and munged running; returns the key's operations."""
     spec = current()
     node = spec.node(host.name)
-    apt.packages(name="Install munge", packages=["munge"], update=True, cache_time=3600)
+    apt.packages(name="Install munge", packages=["munge"])
 
     if spec.munge_key_file:
         key_ops = [
@@ -49,11 +49,10 @@ def configure() -> list:
     elif skip_for_unreachable("The munge key", [spec.controller.name]):
         key_ops = []
     else:
-        controller = state.inventory.get_host(spec.controller.name)
         key_ops = [
             when_known(
                 "Copy the controller's munge key",
-                lambda: controller.get_fact(Base64File, path=KEY),
+                lambda: node_fact(spec.controller.name, Base64File, path=KEY),
                 lambda key: files.put(
                     name="Copy the controller's munge key",
                     src=BytesIO(base64.b64decode(key)),

@@ -39,9 +39,7 @@ def configure():
     spec = current()
     shared = spec.shared
     if spec.node(host.name).is_controller:
-        apt.packages(
-            name="Install the NFS server", packages=["nfs-kernel-server"], update=True, cache_time=3600
-        )
+        apt.packages(name="Install the NFS server", packages=["nfs-kernel-server"])
         files.directory(
             name=f"Shared directory {shared.export}",
             path=shared.export,
@@ -67,7 +65,7 @@ def configure():
         systemd.service(name="Run the NFS server", service="nfs-server", running=True, enabled=True)
         server.shell(name="Re-export the shared directory", commands=["exportfs -ra"], _if=exports.did_change)
 
-    apt.packages(name="Install the NFS client", packages=["nfs-common"], update=True, cache_time=3600)
+    apt.packages(name="Install the NFS client", packages=["nfs-common"])
     # Made when absent, otherwise left alone: once mounted it is the export's root (2775,
     # root_squash), where root's chmod is refused over NFS.
     if not host.get_fact(Directory, path=shared.path):

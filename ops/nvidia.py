@@ -82,8 +82,6 @@ def configure():
         apt.packages(
             name="Install kernel headers and DKMS",
             packages=[*kernel_headers(dist, kernel, installed), "dkms"],
-            update=True,
-            cache_time=3600,
         )
     blacklist = files.put(
         name=f"Blacklist nouveau ({BLACKLIST})",
@@ -105,8 +103,6 @@ def configure():
         name=f"Install the NVIDIA driver {settings.driver_branch}, {settings.driver_flavour} kernel modules "
         f"({', '.join(packages)})",
         packages=list(packages),
-        update=True,
-        cache_time=3600,
     )
     _hold_driver(packages)
 
@@ -120,8 +116,6 @@ def configure():
     apt.packages(
         name=f"Install the CUDA {settings.cuda} toolkit ({settings.cuda_package})",
         packages=[settings.cuda_package],
-        update=True,
-        cache_time=3600,
     )
     files.put(
         name=f"Put CUDA {settings.cuda} on PATH for login shells ({CUDA_PROFILE})",

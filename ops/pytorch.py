@@ -20,7 +20,7 @@ WHEELHOUSE = "/opt/gpucluster/wheelhouse"
 @deploy("PyTorch")
 def configure():
     spec = current()
-    apt.packages(name="Install python3-venv", packages=["python3-venv"], update=True, cache_time=3600)
+    apt.packages(name="Install python3-venv", packages=["python3-venv"])
     pip.virtualenv(
         name=f"Create the virtual environment {spec.torch_venv}",
         path=spec.torch_venv,

@@ -29,13 +29,11 @@ DROP_IN = "/etc/systemd/system/slurmrestd.service.d/gpucluster-slurmrestd.conf"
 @deploy("Slurm REST API")
 def configure():
     spec = current()
-    apt.packages(
-        name="Install the auth/jwt plugin", packages=["slurm-wlm-jwt-plugin"], update=True, cache_time=3600
-    )
+    apt.packages(name="Install the auth/jwt plugin", packages=["slurm-wlm-jwt-plugin"])
     if not spec.node(host.name).is_controller:
         return
 
-    apt.packages(name="Install slurmrestd", packages=["slurmrestd"], update=True, cache_time=3600)
+    apt.packages(name="Install slurmrestd", packages=["slurmrestd"])
     files.directory(
         name="slurmctld state directory", path=PATHS.state_save, user="slurm", group="slurm", mode="755"
     )

@@ -14,9 +14,26 @@ from typing import Any, TypeVar
 
 from pyinfra import host, logger, state
 from pyinfra.api.exceptions import OperationError
+from pyinfra.api.state import StateStage
 from pyinfra.operations import python
 
 T = TypeVar("T")
+
+
+_PLANNED: dict = {}
+
+
+def node_fact(name: str, cls, **kwargs):
+    """A fact of the named host. While the deploy is planned nothing has changed on any host yet, so
+    every host's plan shares one reading (each node's plan reads every node's hardware and keys);
+    once operations run, it is read afresh."""
+    target = state.inventory.get_host(name)
+    if state.current_stage != StateStage.Prepare:
+        return target.get_fact(cls, **kwargs)
+    key = (id(state), name, cls, tuple(sorted(kwargs.items())))
+    if key not in _PLANNED:
+        _PLANNED[key] = target.get_fact(cls, **kwargs)
+    return _PLANNED[key]
 
 
 def when_known(name: str, read: Callable[[], T | None], apply: Callable[[T], Any]) -> Any:

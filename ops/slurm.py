@@ -11,7 +11,7 @@ from __future__ import annotations
 from io import StringIO
 from types import SimpleNamespace
 
-from pyinfra import host, state
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, files, systemd
@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files, systemd
 from ops.facts import SlurmdHardware, SlurmVersion
 from ops.gpu import NvidiaGpus
 from ops.render import render
-from ops.shared import did_change, skip_for_unreachable, when_known
+from ops.shared import did_change, node_fact, skip_for_unreachable, when_known
 from ops.spec import ClusterSpec, current
 
 PATHS = SimpleNamespace(
@@ -54,7 +54,7 @@ def configure(munge_key=()):
     packages = ["slurm-client"]
     packages += ["slurmd", "hwloc-nox"] if node.is_compute else []  # hwloc-calc counts the E-cores
     packages += ["slurmctld"] if node.is_controller else []
-    apt.packages(name="Install Slurm", packages=packages, update=True, cache_time=3600)
+    apt.packages(name="Install Slurm", packages=packages)
 
     files.directory(name="Slurm log directory", path=PATHS.log_dir, user="slurm", group="slurm", mode="755")
     if node.is_controller:
@@ -102,7 +102,7 @@ def configure(munge_key=()):
 
 def _discovered(spec: ClusterSpec):
     """Every compute node's `slurmd -C` and this node's Slurm release, or None before slurmd exists."""
-    hardware = {n.name: state.inventory.get_host(n.name).get_fact(SlurmdHardware) for n in spec.compute_nodes}
+    hardware = {n.name: node_fact(n.name, SlurmdHardware) for n in spec.compute_nodes}
     version = host.get_fact(SlurmVersion)
     if version is None or None in hardware.values():
         return None
@@ -110,7 +110,7 @@ def _discovered(spec: ClusterSpec):
 
 
 def _write_configs(spec: ClusterSpec, hardware, version):
-    found_gpus = {n.name: state.inventory.get_host(n.name).get_fact(NvidiaGpus) for n in spec.compute_nodes}
+    found_gpus = {n.name: node_fact(n.name, NvidiaGpus) for n in spec.compute_nodes}
     nodes = spec.slurm_nodes(hardware, found_gpus)
     context = {
         "spec": spec,

@@ -14,7 +14,7 @@ import hashlib
 from io import StringIO
 
 import paramiko
-from pyinfra import host, state
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File, Sha1File
@@ -23,7 +23,7 @@ from pyinfra.operations import files, python, server
 
 from ops.facts import PublicKeyFile, SshHostKey
 from ops.render import render
-from ops.shared import skip_for_unreachable, when_known
+from ops.shared import node_fact, skip_for_unreachable, when_known
 from ops.spec import ClusterSpec, Node, current
 
 # Sorts before Ubuntu's 50-cloud-init.conf: for sshd the first value read wins.
@@ -59,8 +59,8 @@ def configure():
 def _controller_key(spec: ClusterSpec, node: Node) -> None:
     """Generate the admin key pair on the controller and authorize its public key everywhere."""
     admin = spec.admin_user
-    controller = state.inventory.get_host(spec.controller.name)
-    key = f"{controller.get_fact(Home, user=admin)}/.ssh/id_ed25519"
+    controller = spec.controller.name
+    key = f"{node_fact(controller, Home, user=admin)}/.ssh/id_ed25519"
     if node.is_controller and not host.get_fact(File, path=key):
         server.shell(
             name="Generate the admin key pair on the controller",
@@ -69,7 +69,7 @@ def _controller_key(spec: ClusterSpec, node: Node) -> None:
         )
     when_known(
         "Authorize the controller's admin key",
-        lambda: controller.get_fact(PublicKeyFile, path=f"{key}.pub"),
+        lambda: node_fact(controller, PublicKeyFile, path=f"{key}.pub"),
         lambda public_key: server.user_authorized_keys(
             name="Authorize the controller's admin key",
             user=admin,
@@ -83,7 +83,7 @@ def _host_keys(spec: ClusterSpec) -> list[tuple[Node, str]]:
     """Each node with its ed25519 host key, read from the node itself."""
     keys = []
     for node in spec.nodes:
-        key = state.inventory.get_host(node.name).get_fact(SshHostKey)
+        key = node_fact(node.name, SshHostKey)
         if not key:
             raise OperationError(f"{node.name} has no /etc/ssh/ssh_host_ed25519_key.pub; run ssh-keygen -A")
         keys.append((node, key))

@@ -17,7 +17,7 @@ from ops.spec import current
 def configure():
     spec = current()
     node = spec.node(host.name)
-    apt.packages(name="Install chrony", packages=["chrony"], update=True, cache_time=3600)
+    apt.packages(name="Install chrony", packages=["chrony"])
     conf = files.template(
         name="Configure chrony",
         src=template("chrony.conf.j2"),
