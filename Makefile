@@ -24,7 +24,7 @@ unit: venv
 test: lint unit
 	set -e; for suite in $(SUITES); do \
 	  echo "== end-to-end tests on the $$suite rig"; \
-	  RIG_SUITE=$$suite $(PY) -m pytest -q tests/e2e; \
+	  RIG_SUITE=$$suite $(PY) -m pytest -q --durations=25 tests/e2e; \
 	done
 
 demo: venv
