@@ -28,7 +28,8 @@ slurm_memory_margin = 0.05
 # DefMemPerGPU). The controller keeps this fraction of its cores and memory for slurmctld,
 # slurmdbd, MariaDB and the NFS server: on a 24-core node0, 2 cores and 10% of the memory.
 slurm_controller_reserve = 0.1
-# Further slurm.conf settings, as written there.
+# slurm.conf settings, as written there: a key the project writes (templates/slurm.conf.j2) takes
+# this value instead of its default, None leaves it out, any other key is added.
 slurm_options = {
     "SchedulerType": "sched/backfill",
     "SlurmdTimeout": 300,

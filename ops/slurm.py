@@ -111,14 +111,7 @@ def _discovered(spec: ClusterSpec):
 
 def _write_configs(spec: ClusterSpec, hardware, version):
     found_gpus = {n.name: node_fact(n.name, NvidiaGpus) for n in spec.compute_nodes}
-    nodes = spec.slurm_nodes(hardware, found_gpus)
-    context = {
-        "spec": spec,
-        "nodes": nodes,
-        "paths": PATHS,
-        **release_settings(version),
-        "job_defaults": spec.job_defaults(nodes),
-    }
+    context = config_context(spec, spec.slurm_nodes(hardware, found_gpus), version)
     return [
         files.put(
             name=f"Write {PATHS.conf_dir}/{name}",
@@ -130,3 +123,34 @@ def _write_configs(spec: ClusterSpec, hardware, version):
         )
         for name in ("slurm.conf", "gres.conf", "cgroup.conf")
     ]
+
+
+def config_context(spec: ClusterSpec, nodes, version: tuple[int, ...]) -> dict:
+    """What the three templates are rendered from (the unit tests render them from it too)."""
+    return {
+        "spec": spec,
+        "nodes": nodes,
+        "paths": PATHS,
+        **release_settings(version),
+        "job_defaults": spec.job_defaults(nodes),
+        "conf": Settings(spec.slurm_options),
+    }
+
+
+class Settings:
+    """slurm.conf's keys, for the template: `conf(key, default)` writes the key with slurm_options'
+    value where it sets one (None: left out), else the default; `conf.rest()` is every option the
+    template did not write. So a key appears once, wherever it is set. Slurm's keys are
+    case-insensitive, and so is the match."""
+
+    def __init__(self, options: dict):
+        self.options = {key.lower(): (key, value) for key, value in options.items()}
+        self.written: set[str] = set()
+
+    def __call__(self, key: str, default) -> str:
+        self.written.add(key.lower())
+        key, value = self.options.get(key.lower(), (key, default))
+        return f"# {key}: left out (slurm_options)" if value is None else f"{key}={value}"
+
+    def rest(self) -> list[tuple[str, object]]:
+        return [(k, v) for low, (k, v) in self.options.items() if low not in self.written and v is not None]

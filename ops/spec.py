@@ -82,7 +82,8 @@ FIXES = {
     "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
     "slurm_controller_reserve": "set slurm_controller_reserve in group_data/all.py to a fraction from 0 "
     "to 0.5",
-    "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value",
+    "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value "
+    "(None leaves a key out)",
     "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
     "nvidia": "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
     "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, desktop_display_manager)",
@@ -324,7 +325,7 @@ class ClusterSpec(BaseModel):
     slurm_partition: str = Field("gpu", pattern=r"^[A-Za-z0-9_-]+$")
     slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
     slurm_controller_reserve: float = Field(0.1, ge=0, le=0.5)
-    slurm_options: dict[str, str | int] = {}
+    slurm_options: dict[str, str | int | None] = {}
     fake_gpu_devices: bool = False
     nvidia: NvidiaSettings = NvidiaSettings()
     service_accounts: dict[Literal["munge", "slurm"], int] = {"munge": 1001, "slurm": 1002}

@@ -14,7 +14,7 @@ import pytest
 
 from ops.facts import SlurmdHardware
 from ops.render import render
-from ops.slurm import PATHS
+from ops.slurm import config_context
 from ops.spec import ClusterSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +49,7 @@ def make_spec(tmp_path, **settings) -> ClusterSpec:
 
 def slurm_conf(spec: ClusterSpec) -> list[str]:
     hardware = {name: SlurmdHardware().process(HYBRID) for name in ("node0", "node1", "node2")}
-    nodes = spec.slurm_nodes(hardware)
-    text = render("slurm.conf.j2", spec=spec, nodes=nodes, paths=PATHS, job_defaults=spec.job_defaults(nodes))
-    return text.splitlines()
+    return render("slurm.conf.j2", **config_context(spec, spec.slurm_nodes(hardware), (23, 11))).splitlines()
 
 
 def test_the_fact_keeps_slurmds_view_and_hwlocs_count():
@@ -101,6 +99,24 @@ def test_slurm_options_override_a_default_instead_of_repeating_it(tmp_path):
     assert [line for line in lines if line.startswith("SlurmdParameters=")] == [
         "SlurmdParameters=allow_ecores,l3cache_as_socket"
     ]
+
+
+def test_any_key_the_template_writes_is_replaced_in_place_or_left_out(tmp_path):
+    options = {
+        **GROUP_DATA["slurm_options"],
+        "returntoservice": 1,
+        "MpiDefault": None,
+        "PrologFlags": "Contain",
+    }
+    lines = slurm_conf(make_spec(tmp_path, slurm_options=options))
+    assert [line for line in lines if line.lower().startswith("returntoservice=")] == ["returntoservice=1"]
+    assert not [line for line in lines if line.startswith("MpiDefault=")]
+    assert "# MpiDefault: left out (slurm_options)" in lines
+    assert lines.count("PrologFlags=Contain") == 1
+    keys = [
+        line.split("=")[0].lower() for line in lines if "=" in line and not line.startswith(("#", "NodeName"))
+    ]
+    assert len(keys) == len(set(keys)), "a key written twice"
 
 
 def test_without_gpus_there_is_no_gpu_default(tmp_path):
