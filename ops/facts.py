@@ -344,6 +344,9 @@ class Tree(FactBase):
         {"": ("d", "755", None), "train_ddp.py": ("f", "755", "9f86d0...")}
     """
 
+    def default(self):
+        return {}
+
     def command(self, path: str) -> str:
         return (
             f"test -d {path} || exit 0; cd {path} && find . -printf '%y %m %P\\n' "

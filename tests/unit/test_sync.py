@@ -24,6 +24,10 @@ def test_the_fact_reads_types_modes_and_digests():
     }
 
 
+def test_a_missing_directory_is_an_empty_tree():
+    assert Tree().default() == {}  # pyinfra's value for a fact whose command printed nothing
+
+
 def test_the_local_tree_takes_the_given_modes_and_leaves_out_the_excluded(tmp_path):
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"x")
