@@ -1,0 +1,41 @@
+"""Every fact's parser, from outputs recorded on the rig and on real machines.
+
+tests/unit/data/facts/<Fact>/<case>.json holds the fact's arguments, its command, the output and
+the value the fact must make of it (a case without output is the fact's value for no output).
+data/facts/record.py records new cases on a running rig.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+from pyinfra.api import FactBase
+
+import ops.accounting
+import ops.facts
+import ops.gpu
+
+DATA = Path(__file__).resolve().parent / "data" / "facts"
+FACTS = {
+    name: cls
+    for module in (ops.facts, ops.gpu, ops.accounting)
+    for name, cls in inspect.getmembers(module, inspect.isclass)
+    if issubclass(cls, FactBase) and cls.__module__ == module.__name__
+}
+CASES = sorted(DATA.glob("*/*.json"))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_the_fact_makes_the_recorded_value_of_the_recorded_output(path):
+    case = json.loads(path.read_text())
+    fact = FACTS[path.parent.name]()
+    assert fact.command(**case["args"]) == case["command"]
+    value = fact.process(case["output"]) if case["output"] else fact.default()
+    assert json.loads(json.dumps(value)) == case["fact"]
+
+
+def test_every_fact_has_a_recorded_case():
+    assert sorted(FACTS) == sorted({p.parent.name for p in CASES})
