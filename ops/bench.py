@@ -13,10 +13,10 @@ import shlex
 import time
 from pathlib import Path
 
-from pyinfra import logger, state
+from pyinfra import logger
 from pyinfra.api.exceptions import OperationError
 
-from ops.facts import CommandResult
+from ops import shared
 from ops.jobs import BENCH_DIR, JOBS_DIR
 from ops.spec import ClusterSpec
 
@@ -30,19 +30,15 @@ print(json.dumps({{f: open(f).read() for f in glob.glob("*.json") + glob.glob("e
 """
 
 
-def _sh(node: str, command: str, timeout: int) -> dict:
-    return state.inventory.get_host(node).get_fact(
-        CommandResult, command=f"timeout {timeout} {command}", _sudo=False
-    )
-
-
 def _sbatch(spec: ClusterSpec, run_dir: str, args: str, what: str, output: str = "%x-%j.out") -> None:
     """Submit one job and wait for its end (sbatch --wait); a failed job stops the benchmark."""
     head = spec.controller.name
-    out = _sh(head, f"sbatch --wait --parsable -o {run_dir}/{output} {args}", spec.bench.job_timeout_s)
+    out = shared.run(
+        f"sbatch --wait --parsable -o {run_dir}/{output} {args}", head, timeout=spec.bench.job_timeout_s
+    )
     job = out["output"].split(";")[0].strip()
     if out["rc"] != 0:
-        log = _sh(head, f"sh -c 'tail -c 2000 {run_dir}/*-{job}*.out'", 30)["output"]
+        log = shared.run(f"sh -c 'tail -c 2000 {run_dir}/*-{job}*.out'", head, timeout=30)["output"]
         raise OperationError(f"benchmark job {job} failed ({what}): {out['output'][-300:]}\n{log}")
     logger.info(f"  {what}: job {job} done")
 
@@ -95,7 +91,9 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
     jobs = []
     for node in nodes:
         files = json.loads(
-            _sh(node, f"python3 -c {shlex.quote(COLLECT.format(run_dir=run_dir))}", 60)["output"]
+            shared.run(f"python3 -c {shlex.quote(COLLECT.format(run_dir=run_dir))}", node, timeout=60)[
+                "output"
+            ]
         )
         for name, text in files.items():
             if name.endswith(".json"):

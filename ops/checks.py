@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pyinfra import host, state
 
 from ops.facts import (
-    CommandResult,
     InterfaceWithAddress,
     MungeCredential,
     SlurmdHardware,
+    SlurmNodes,
     TorchVersion,
     UnmungeStatus,
     WiredAddress,
+    in_service,
 )
 from ops.jobs import JOBS_DIR
 from ops.pytorch import same_release
-from ops.shared import wait_for
+from ops.shared import run, wait_for
 from ops.spec import ClusterSpec
 
 # A job that reports where it ran, its GPU environment and what opening each GPU device gave.
@@ -45,7 +46,6 @@ except ImportError:
     r["cuda"] = None
 print(json.dumps(r))
 """
-UP_STATES = ("idle", "mixed", "allocated", "completing", "planned")  # "*": not responding
 DENIED = "Operation not permitted"  # EPERM: the device cgroup refused
 NO_DRIVER = "No such device or address"  # ENXIO: allowed, but the rig's stand-in has no driver
 
@@ -96,18 +96,12 @@ class Report:
         return "validate.py report\n" + "\n".join(rows)
 
 
-def sh(command: str, node: str | None = None) -> dict:
-    """Run a command as the admin user on the controller (or a node) and read its outcome."""
-    target = state.inventory.get_host(node) if node else host
-    return target.get_fact(CommandResult, command=command, _sudo=False)
-
-
 def _python(spec: ClusterSpec) -> str:
     return f"{spec.torch_venv}/bin/python" if spec.pytorch else "python3"
 
 
 def _probe(spec: ClusterSpec, srun_args: str) -> list[dict]:
-    result = sh(f"timeout 180 srun {srun_args} {_python(spec)} -c {shlex.quote(PROBE)}")
+    result = run(f"timeout 180 srun {srun_args} {_python(spec)} -c {shlex.quote(PROBE)}")
     if result["rc"] != 0:
         raise CheckFailed(f"srun {srun_args} failed (rc {result['rc']}): {result['output'][-300:]}")
     return [json.loads(line) for line in result["output"].splitlines() if line.startswith("{")]
@@ -117,20 +111,19 @@ def nodes_up(spec: ClusterSpec) -> str:
     """Every compute node's slurmd runs and Slurm has it up with its GPUs."""
     problems = []
     for node in spec.compute_nodes:
-        active = sh("systemctl is-active slurmd", node.name)["output"].strip()
+        active = run("systemctl is-active slurmd", node.name)["output"].strip()
         if active != "active":
             problems.append(f"slurmd on {node.name} is {active}")
-    rows = sh("sinfo -N -h -o '%N %T %G'")["output"].split("\n")
-    seen = {row.split()[0]: row.split()[1:] for row in rows if row.strip()}
+    seen = host.get_fact(SlurmNodes, _sudo=False)
     for node in spec.compute_nodes:
-        state_, gres = seen.get(node.name, ["missing", ""])
-        if state_.rstrip("*") not in UP_STATES or state_.endswith("*"):
-            problems.append(f"{node.name} is {state_} in Slurm")
-        elif spec.gpus_per_node and f"gpu:{spec.gpu_type}:" not in gres:
-            problems.append(f"{node.name} has GRES {gres or 'none'}")
+        entry = seen.get(node.name)
+        if not in_service(entry):
+            problems.append(f"{node.name} is {entry['state'] if entry else 'missing'} in Slurm")
+        elif spec.gpus_per_node and f"gpu:{spec.gpu_type}:" not in entry["gres"]:
+            problems.append(f"{node.name} has GRES {entry['gres'] or 'none'}")
     if problems:
         raise CheckFailed("; ".join(problems))
-    return ", ".join(f"{name} {' '.join(v)}" for name, v in sorted(seen.items()))
+    return ", ".join(f"{name} {e['state']} {e['gres']}" for name, e in sorted(seen.items()))
 
 
 def dhcp_leases(spec: ClusterSpec) -> list[str]:
@@ -157,7 +150,7 @@ def every_core_registered(spec: ClusterSpec) -> str:
     for node in spec.compute_nodes:
         hardware = state.inventory.get_host(node.name).get_fact(SlurmdHardware)
         shown = dict(
-            f.split("=", 1) for f in sh(f"scontrol -o show node {node.name}")["output"].split() if "=" in f
+            f.split("=", 1) for f in run(f"scontrol -o show node {node.name}")["output"].split() if "=" in f
         )
         if not hardware or "CPUTot" not in shown:
             problems.append(f"{node.name}: no hardware or Slurm record to compare")
@@ -177,23 +170,24 @@ def every_core_registered(spec: ClusterSpec) -> str:
     return f"CPUs in Slurm / in the hardware: {', '.join(seen)}"
 
 
+def munge_status(source: str, target: str) -> str:
+    """What the target node's munged says of a credential made on the source node (STATUS)."""
+    credential = state.inventory.get_host(source).get_fact(MungeCredential)
+    if not credential:
+        return "no credential made (is munged running?)"
+    return state.inventory.get_host(target).get_fact(UnmungeStatus, credential=credential)["STATUS"]
+
+
 def munge_round_trip(spec: ClusterSpec) -> str:
     """A credential made on every node decodes on every node (all ordered pairs)."""
-    failures, pairs = [], 0
-    for source in spec.nodes:
-        for target in spec.nodes:
-            credential = state.inventory.get_host(source.name).get_fact(MungeCredential)
-            status = (
-                state.inventory.get_host(target.name).get_fact(UnmungeStatus, credential=credential)["STATUS"]
-                if credential
-                else "no credential made (is munged running?)"
-            )
-            pairs += 1
-            if not status.startswith("Success"):
-                failures.append(f"{source.name} -> {target.name}: {status}")
+    pairs = [(source.name, target.name) for source in spec.nodes for target in spec.nodes]
+    statuses = {pair: munge_status(*pair) for pair in pairs}
+    failures = [
+        f"{s} -> {t}: {status}" for (s, t), status in statuses.items() if not status.startswith("Success")
+    ]
     if failures:
         raise CheckFailed("; ".join(failures) + "; fix: run deploy.py to restore the cluster's key")
-    return f"{pairs}/{pairs} ordered pairs decode"
+    return f"{len(pairs)}/{len(pairs)} ordered pairs decode"
 
 
 def torch_everywhere(spec: ClusterSpec) -> str:
@@ -251,7 +245,7 @@ def gpu_isolation(spec: ClusterSpec) -> str:
 
 
 def _queue(ids: list[str]) -> dict[str, list[str]]:
-    out = sh(f"squeue -h -j {','.join(ids)} -o '%i %T %N %r'")["output"]
+    out = run(f"squeue -h -j {','.join(ids)} -o '%i %T %N %r'")["output"]
     return {row.split()[0]: row.split()[1:] for row in out.splitlines() if row.strip()}
 
 
@@ -259,7 +253,7 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
     """One job per GPU runs at once, spread over every node; one more waits for Resources until one ends."""
     slots = len(spec.compute_nodes) * spec.gpus_per_node
     submit = "sbatch --parsable --gres=gpu:1 --job-name=validate-slot -o /dev/null --wrap 'sleep 300'"
-    ids = [sh(submit)["output"].strip().split(";")[0] for _ in range(slots + 1)]
+    ids = [run(submit)["output"].strip().split(";")[0] for _ in range(slots + 1)]
     try:
 
         def all_slots_busy():
@@ -278,11 +272,11 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
         expected = sorted(n.name for n in spec.compute_nodes for _ in range(spec.gpus_per_node))
         if nodes != expected:
             raise CheckFailed(f"jobs {','.join(ids)} ran on {nodes}, expected {expected}")
-        sh(f"scancel {ids[0]}")
+        run(f"scancel {ids[0]}")
         if not wait_for(lambda: _queue([ids[-1]]).get(ids[-1], [""])[0] == "RUNNING", 60):
             raise CheckFailed(f"job {ids[-1]} did not start after job {ids[0]} ended")
     finally:
-        sh(f"scancel {' '.join(ids)}")
+        run(f"scancel {' '.join(ids)}")
     return (
         f"jobs {','.join(ids[:-1])} ran together on {', '.join(nodes)}; job {ids[-1]} waited "
         f"(PENDING, Resources) and started once job {ids[0]} ended"
@@ -292,14 +286,14 @@ def parallel_gpu_jobs(spec: ClusterSpec) -> str:
 def _batch(script: str, args: str, sbatch_args: str = "", timeout: int = 240) -> tuple[str, str]:
     """Run a batch script to its end; return its job id and its output file's text."""
     out = "/tmp/gpucluster-validate-%j.out"
-    submitted = sh(f"sbatch --parsable {sbatch_args} -o {out} {JOBS_DIR}/{script} {args}")
+    submitted = run(f"sbatch --parsable {sbatch_args} -o {out} {JOBS_DIR}/{script} {args}")
     if submitted["rc"] != 0:
         raise CheckFailed(f"sbatch {script} refused: {submitted['output'][-300:]}")
     job = submitted["output"].strip().split(";")[0]
 
     def finished():
         fields = dict(
-            f.split("=", 1) for f in sh(f"scontrol -o show job {job}")["output"].split() if "=" in f
+            f.split("=", 1) for f in run(f"scontrol -o show job {job}")["output"].split() if "=" in f
         )
         return (
             fields
@@ -309,9 +303,9 @@ def _batch(script: str, args: str, sbatch_args: str = "", timeout: int = 240) ->
 
     fields = wait_for(finished, timeout)
     if fields is None:
-        sh(f"scancel {job}")
+        run(f"scancel {job}")
         raise CheckFailed(f"job {job} ({script}) did not finish within {timeout} s")
-    text = sh(f"cat {out.replace('%j', job)}", fields.get("BatchHost"))["output"]
+    text = run(f"cat {out.replace('%j', job)}", fields.get("BatchHost"))["output"]
     if fields.get("JobState") != "COMPLETED":
         raise CheckFailed(f"job {job} ({script}) ended {fields.get('JobState')}: {_gist(text)}")
     return job, text

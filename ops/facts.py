@@ -166,6 +166,38 @@ class SlurmVersion(FactBase):
         return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None
 
 
+# The states in which Slurm gives a node work; sinfo marks a node that does not answer with "*".
+UP_STATES = ("idle", "mixed", "allocated", "completing", "planned")
+
+
+class SlurmNodes(FactBase):
+    """
+    Returns each node's state and GRES as ``sinfo`` reports them (the state as printed: a trailing
+    ``*`` means not responding), ``{}`` when sinfo does not answer.
+
+    .. code:: python
+
+        {"node1": {"state": "idle", "gres": "gpu:rtx5090:1"}, "node2": {"state": "down*", "gres": "..."}}
+    """
+
+    requires_command = "sinfo"
+
+    def default(self):
+        return {}
+
+    def command(self) -> str:
+        return "sinfo -h -N -o '%N %T %G' 2>/dev/null || true"
+
+    def process(self, output):
+        rows = (line.split() for line in output)
+        return {r[0]: {"state": r[1], "gres": r[2] if len(r) > 2 else ""} for r in rows if len(r) >= 2}
+
+
+def in_service(node: dict | None) -> bool:
+    """Whether Slurm gives the node work (drained, draining, down and not responding are out)."""
+    return bool(node) and node["state"] in UP_STATES
+
+
 class InterfaceWithAddress(FactBase):
     """
     Returns the name of the network interface that holds an IPv4 address, or ``None``.

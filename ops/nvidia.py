@@ -53,7 +53,7 @@ from ops.gpu import (
     secure_boot_refusal,
 )
 from ops.render import render
-from ops.shared import did_change, when_known
+from ops.shared import did_change, run, when_known
 from ops.spec import current
 
 BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
@@ -220,14 +220,14 @@ def _refuse_after_a_failure(state, host, reason: str) -> bool:
 def _wait_for_gpu(state, host, timeout: int) -> bool:
     deadline = time.monotonic() + timeout
     while True:
-        ok, output = host.run_shell_command("nvidia-smi -L")
-        if ok:
+        result = run("nvidia-smi -L", host.name)
+        if result["rc"] == 0:
             return True
         if time.monotonic() > deadline:
             _not_back.append(host.name)
             raise OperationError(
                 f"{host.name}: nvidia-smi does not answer {timeout}s after the reboot "
-                f"({' '.join(output.stdout_lines + output.stderr_lines)[:300]}); "
+                f"({' '.join(result['output'].split())[:300]}); "
                 "check `dkms status` and `journalctl -k | grep -i nvrm` there"
             )
         time.sleep(5)

@@ -17,7 +17,21 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import StateStage
 from pyinfra.operations import python
 
+from ops.facts import CommandResult
+
 T = TypeVar("T")
+
+
+def run(command: str, node: str | None = None, sudo: bool = False, timeout: int | None = None) -> dict:
+    """Run a command on the named node (this host by default) from a run-book (validate, audit,
+    upgrade, bench) and read its exit code and output: ``{"rc": 0, "output": "..."}``.
+
+    Read through CommandResult with get_fact, pyinfra's public way to run a command now and wait for
+    it with the host's own connection and sudo settings; never shared between plans (node_fact).
+    """
+    target = state.inventory.get_host(node) if node else host
+    command = f"timeout {timeout} {command}" if timeout else command
+    return target.get_fact(CommandResult, command=command, _sudo=sudo)
 
 
 _PLANNED: dict = {}

@@ -12,17 +12,17 @@ from __future__ import annotations
 import shlex
 import time
 
-from pyinfra import host, logger, state
+from pyinfra import host, logger
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import server
 
-from ops.facts import CommandResult, MungeCredential, TorchVersion, UnmungeStatus
+from ops.checks import munge_status
+from ops.facts import SlurmNodes, TorchVersion, in_service
 from ops.pytorch import same_release
-from ops.shared import wait_for
+from ops.shared import run, wait_for
 from ops.spec import ClusterSpec
 
 REASON = "rolling upgrade (upgrade.py)"
-UP = ("idle", "mixed", "allocated", "completing", "planned")
 # Keep the configuration files this project wrote; never stop for a question.
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confold"
 REBOOT_FLAG = "/var/run/reboot-required"  # written by Debian and Ubuntu packages that need one
@@ -34,18 +34,12 @@ def order(spec: ClusterSpec) -> list[str]:
 
 
 def _sh(command: str, sudo: bool = True) -> tuple[bool, str]:
-    result = host.get_fact(CommandResult, command=command, _sudo=sudo)
+    result = run(command, sudo=sudo)
     return result["rc"] == 0, result["output"]
 
 
-def slurm_states() -> dict[str, str]:
-    """Each node's state as sinfo reports it (a trailing * means not responding); empty if sinfo fails."""
-    ok, out = _sh("sinfo -h -N -o '%N %T'", sudo=False)
-    return dict(line.split()[:2] for line in out.splitlines() if line.strip()) if ok else {}
-
-
-def in_service(slurm_state: str) -> bool:
-    return slurm_state in UP  # drained, draining, down and not responding (*) are out
+def slurm_nodes() -> dict[str, dict]:
+    return host.get_fact(SlurmNodes, _sudo=False)
 
 
 def _scontrol_state(name: str, new_state: str, reason: str = "") -> None:
@@ -59,10 +53,10 @@ def upgrade_node(spec: ClusterSpec) -> None:
     """Upgrade the node this runs on, taking it out of service in Slurm only while it is upgraded."""
     name, settings = host.name, spec.upgrade
     node = spec.node(name)
-    states = slurm_states()
+    states = slurm_nodes()
     if not states:
         raise OperationError(f"{name} not upgraded: sinfo does not answer; fix Slurm first (validate.py)")
-    out = sorted(f"{n} ({s})" for n, s in states.items() if n != name and not in_service(s))
+    out = sorted(f"{n} ({s['state']})" for n, s in states.items() if n != name and not in_service(s))
     if out:
         raise OperationError(
             f"{name} not upgraded: {', '.join(out)} already out of service, and the upgrade takes only one "
@@ -109,8 +103,8 @@ def upgrade_node(spec: ClusterSpec) -> None:
         )
     if node.is_compute:
         _scontrol_state(name, "resume")
-        if not wait_for(lambda: in_service(slurm_states().get(name, "")), 60):
-            raise OperationError(f"{name} did not return to service after `state=resume`: {slurm_states()}")
+        if not wait_for(lambda: in_service(slurm_nodes().get(name)), 60):
+            raise OperationError(f"{name} did not return to service after `state=resume`: {slurm_nodes()}")
     logger.info(f"{host.print_prefix}upgraded and back in service")
 
 
@@ -123,15 +117,11 @@ def check_node(spec: ClusterSpec, name: str) -> list[str]:
         ok, out = _sh(f"systemctl is-active {daemon}", sudo=False)
         if not ok:
             problems.append(f"{daemon} is {out.strip() or 'not active'}")
-    controller = state.inventory.get_host(spec.controller.name)
-    credential = host.get_fact(MungeCredential)
-    status = (
-        controller.get_fact(UnmungeStatus, credential=credential)["STATUS"] if credential else "no credential"
-    )
+    status = munge_status(name, spec.controller.name)
     if not status.startswith("Success"):
-        problems.append(f"its munge credential does not decode on {controller.name}: {status}")
+        problems.append(f"its munge credential does not decode on {spec.controller.name}: {status}")
     if node.is_compute:
-        slurm_state = slurm_states().get(name, "unknown (sinfo does not answer)")
+        slurm_state = slurm_nodes().get(name, {}).get("state", "unknown (sinfo does not answer)")
         if slurm_state.endswith("*") or slurm_state.startswith(("down", "fail", "unknown")):
             problems.append(f"Slurm has it {slurm_state}")
     if spec.pytorch:

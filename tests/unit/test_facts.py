@@ -17,6 +17,7 @@ from pyinfra.api import FactBase
 import ops.accounting
 import ops.facts
 import ops.gpu
+from ops.facts import in_service
 
 DATA = Path(__file__).resolve().parent / "data" / "facts"
 FACTS = {
@@ -39,3 +40,13 @@ def test_the_fact_makes_the_recorded_value_of_the_recorded_output(path):
 
 def test_every_fact_has_a_recorded_case():
     assert sorted(FACTS) == sorted({p.parent.name for p in CASES})
+
+
+def test_a_node_is_in_service_only_in_a_state_that_takes_work_and_while_it_answers():
+    taking = [
+        s
+        for s in ("idle", "mixed", "allocated", "drained", "draining", "down*", "idle*")
+        if in_service({"state": s})
+    ]
+    assert taking == ["idle", "mixed", "allocated"]
+    assert not in_service(None)  # not in sinfo's answer at all
