@@ -1,10 +1,12 @@
 """Persistent host names and an /etc/hosts that maps every node's name to its wired address."""
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from ops.render import JINJA, template
+from ops.render import render
 from ops.spec import current
 
 
@@ -18,13 +20,11 @@ def configure():
     spec = current()
     node = spec.node(host.name)
     server.hostname(name="Set the host name", hostname=node.name)
-    files.template(
+    files.put(
         name="Write /etc/hosts",
-        src=template("hosts.j2"),
+        src=StringIO(render("hosts.j2", spec=spec)),
         dest="/etc/hosts",
         mode="644",
         user="root",
         group="root",
-        jinja_env_kwargs=JINJA,
-        spec=spec,
     )

@@ -1,22 +1,23 @@
-"""Where templates live and how they are rendered, shared by the ops and the unit tests."""
+"""The one way templates are rendered: for files.put(src=StringIO(render(...))) and the unit tests.
+
+Block tags leave no stray blank lines (trim_blocks, lstrip_blocks); a name the template uses and the
+context lacks is an error (StrictUndefined), as in pyinfra's own files.template.
+"""
 
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-# Passed to files.template(jinja_env_kwargs=...) so block tags leave no stray blank lines.
-JINJA = {"trim_blocks": True, "lstrip_blocks": True}
-
-
-def template(name: str) -> str:
-    """Path of a template, for files.template(src=...)."""
-    return str(TEMPLATES / name)
+_ENV = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def render(name: str, **context) -> str:
-    """Render a template exactly as files.template does (pyinfra's Environment plus JINJA)."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True, **JINJA
-    )
-    return env.get_template(name).render(**context)
+    """templates/<name> rendered with the context."""
+    return _ENV.get_template(name).render(**context)

@@ -4,12 +4,14 @@ The controller serves time to the cluster subnet (and keeps serving from its own
 internet pools are unreachable); every other node follows the controller first.
 """
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from ops.render import JINJA, template
+from ops.render import render
 from ops.spec import current
 
 
@@ -18,14 +20,11 @@ def configure():
     spec = current()
     node = spec.node(host.name)
     apt.packages(name="Install chrony", packages=["chrony"])
-    conf = files.template(
+    conf = files.put(
         name="Configure chrony",
-        src=template("chrony.conf.j2"),
+        src=StringIO(render("chrony.conf.j2", spec=spec, node=node)),
         dest="/etc/chrony/chrony.conf",
         mode="644",
-        jinja_env_kwargs=JINJA,
-        spec=spec,
-        node=node,
     )
     # -x: track time but never set the clock, for nodes whose clock is the host's (containers).
     opts = files.line(
