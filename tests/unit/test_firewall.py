@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from test_spec import build, key  # noqa: F401  (key is a fixture)
+from specs import build
 
 from ops.firewall import admits_ssh_from
 from ops.render import render

@@ -31,12 +31,12 @@ multi-GPU cases below are written in the same format, which the test marks as co
 from __future__ import annotations
 
 import re
-import runpy
 import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from specs import GROUP_DATA, build
 
 from ops.desktop import DESKTOPS
 from ops.gpu import (
@@ -67,9 +67,7 @@ from ops.gpu import (
 from ops.render import render
 from ops.spec import ClusterSpec, SpecError
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
-GROUP_DATA = {k: v for k, v in runpy.run_path(str(ROOT / "group_data" / "all.py")).items() if k[0] != "_"}
 UBUNTU = distribution({"id": "ubuntu", "version_id": "24.04"}, "x86_64")
 DEBIAN_RELEASE = {"id": "debian", "version_id": "12"}
 DEBIAN = distribution(DEBIAN_RELEASE, "x86_64")
@@ -136,25 +134,8 @@ def test_a_bad_key_or_value_is_named():
     assert "cdua: Extra inputs are not permitted" in str(err.value)
 
 
-@pytest.fixture
-def key(tmp_path) -> str:
-    (tmp_path / "id_ed25519").write_text("not a real key\n")
-    (tmp_path / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3Nza deployer@laptop\n")
-    return str(tmp_path / "id_ed25519")
-
-
 def spec_with(key: str, **nvidia) -> ClusterSpec:
-    data = {**GROUP_DATA, "deployer_ssh_key": key, "ssh_user": "labadmin", "cluster_network": "10.20.0.0/24"}
-    data["nvidia"] = {**GROUP_DATA["nvidia"], **nvidia}
-    hosts = [
-        (
-            f"node{i}",
-            ["compute"] + (["controller"] if i == 0 else []),
-            {**data, "cluster_ip": f"10.20.0.{10 + i}"},
-        )
-        for i in range(3)
-    ]
-    return ClusterSpec.from_hosts(hosts)
+    return build(key, nvidia={**GROUP_DATA["nvidia"], **nvidia})
 
 
 def test_the_guides_versions_stop_the_run_before_any_host_is_touched(key):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_spec import build, key  # noqa: F401  (key is a fixture)
+from specs import build
 
 from ops.nfs import fstab_line, unit_name
 from ops.render import render

@@ -7,18 +7,14 @@ same lines come from tests/e2e/test_02_slurm.py on the Debian 13 rig): slurmd -C
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
-
 import pytest
+from specs import GROUP_DATA, build
 
 from ops.facts import SlurmdHardware
 from ops.render import render
 from ops.slurm import config_context
 from ops.spec import ClusterSpec
 
-ROOT = Path(__file__).resolve().parents[2]
-GROUP_DATA = {k: v for k, v in runpy.run_path(str(ROOT / "group_data" / "all.py")).items() if k[0] != "_"}
 HYBRID = [  # slurmd -C (Slurm 24.11), then the hwloc line of SlurmdHardware's command
     "NodeName=node1 CPUs=8 Boards=1 SocketsPerBoard=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=128530",
     "UpTime=0-01:02:03",
@@ -27,24 +23,8 @@ HYBRID = [  # slurmd -C (Slurm 24.11), then the hwloc line of SlurmdHardware's c
 
 
 @pytest.fixture
-def spec(tmp_path) -> ClusterSpec:
-    return make_spec(tmp_path)
-
-
-def make_spec(tmp_path, **settings) -> ClusterSpec:
-    (tmp_path / "id_ed25519").write_text("not a real key\n")
-    (tmp_path / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3Nza deployer@laptop\n")
-    data = {**GROUP_DATA, "deployer_ssh_key": str(tmp_path / "id_ed25519"), "ssh_user": "labadmin"}
-    data.update(cluster_network="10.20.0.0/24", **settings)
-    hosts = [
-        (
-            f"node{i}",
-            ["compute"] + (["controller"] if i == 0 else []),
-            {**data, "cluster_ip": f"10.20.0.{10 + i}"},
-        )
-        for i in range(3)
-    ]
-    return ClusterSpec.from_hosts(hosts)
+def spec(key) -> ClusterSpec:
+    return build(key)
 
 
 def slurm_conf(spec: ClusterSpec) -> list[str]:
@@ -88,27 +68,27 @@ def test_a_gpu_brings_its_share_of_cores_and_memory_and_the_controller_keeps_roo
     assert f"DefMemPerCPU={int(128530 * 0.95 * 0.9) // 24}" in lines
 
 
-def test_slurm_options_override_a_default_instead_of_repeating_it(tmp_path):
+def test_slurm_options_override_a_default_instead_of_repeating_it(key):
     options = {
         **GROUP_DATA["slurm_options"],
         "DefCpuPerGPU": 8,
         "SlurmdParameters": "allow_ecores,l3cache_as_socket",
     }
-    lines = slurm_conf(make_spec(tmp_path, slurm_options=options))
+    lines = slurm_conf(build(key, slurm_options=options))
     assert [line for line in lines if line.startswith("DefCpuPerGPU=")] == ["DefCpuPerGPU=8"]
     assert [line for line in lines if line.startswith("SlurmdParameters=")] == [
         "SlurmdParameters=allow_ecores,l3cache_as_socket"
     ]
 
 
-def test_any_key_the_template_writes_is_replaced_in_place_or_left_out(tmp_path):
+def test_any_key_the_template_writes_is_replaced_in_place_or_left_out(key):
     options = {
         **GROUP_DATA["slurm_options"],
         "returntoservice": 1,
         "MpiDefault": None,
         "PrologFlags": "Contain",
     }
-    lines = slurm_conf(make_spec(tmp_path, slurm_options=options))
+    lines = slurm_conf(build(key, slurm_options=options))
     assert [line for line in lines if line.lower().startswith("returntoservice=")] == ["returntoservice=1"]
     assert not [line for line in lines if line.startswith("MpiDefault=")]
     assert "# MpiDefault: left out (slurm_options)" in lines
@@ -119,7 +99,7 @@ def test_any_key_the_template_writes_is_replaced_in_place_or_left_out(tmp_path):
     assert len(keys) == len(set(keys)), "a key written twice"
 
 
-def test_without_gpus_there_is_no_gpu_default(tmp_path):
-    lines = slurm_conf(make_spec(tmp_path, gpus_per_node=0))
+def test_without_gpus_there_is_no_gpu_default(key):
+    lines = slurm_conf(build(key, gpus_per_node=0))
     assert not [line for line in lines if "PerGPU=" in line]
     assert [line for line in lines if line.startswith("DefMemPerCPU=")]

@@ -2,49 +2,11 @@
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
-
 import pytest
+from specs import ROOT, build, hosts
 
 from ops.render import render
 from ops.spec import ClusterSpec, SpecError
-
-ROOT = Path(__file__).resolve().parents[2]
-GROUP_DATA = {k: v for k, v in runpy.run_path(str(ROOT / "group_data" / "all.py")).items() if k[0] != "_"}
-
-
-@pytest.fixture
-def key(tmp_path) -> str:
-    private = tmp_path / "id_ed25519"
-    private.write_text("not a real key\n")
-    (tmp_path / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3Nza deployer@laptop\n")
-    return str(private)
-
-
-def hosts(key, count=3, controllers=("node0",), node=None, **settings):
-    """(name, groups, data) per host, as pyinfra gives them: group_data merged into host data."""
-    result = []
-    for i in range(count):
-        name = f"node{i}"
-        data = {
-            **GROUP_DATA,
-            "deployer_ssh_key": key,
-            "ssh_user": "labadmin",
-            "cluster_ip": f"10.20.0.{10 + i}",
-            "cluster_network": "10.20.0.0/24",  # a test subnet, not the real machines'
-        }
-        data.update(settings)
-        if node and name in node:
-            data.update(node[name])
-            name = node[name].get("name", name)
-        groups = ["compute"] + (["controller"] if f"node{i}" in controllers else [])
-        result.append((name, groups, data))
-    return result
-
-
-def build(key, **kwargs) -> ClusterSpec:
-    return ClusterSpec.from_hosts(hosts(key, **kwargs))
 
 
 def test_default_inventory_builds(key):
