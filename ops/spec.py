@@ -2,7 +2,8 @@
 
 Every op reads the cluster from here and nowhere else. It is built and checked once, before any
 operation is planned, so bad input stops the run with a message that names the field and the fix
-while nothing on any host has changed.
+while nothing on any host has changed. Each setting is declared once, as a field made by
+setting(): its type, default and constraints, the fix for a wrong value and its group_data name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
@@ -28,88 +30,8 @@ _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 # Cluster-wide settings: the spec field and the group_data name it is read from.
-GLOBAL_SETTINGS = {
-    "cluster_name": "cluster_name",
-    "network": "cluster_network",
-    "admin_user": "ssh_user",
-    "deployer_key": "deployer_ssh_key",
-    "password_login": "ssh_password_login",
-    "ntp_pools": "ntp_pools",
-    "time_set_clock": "time_set_clock",
-    "clock_offset_limit_ms": "clock_offset_limit_ms",
-    "gpus_per_node": "gpus_per_node",
-    "gpu_type": "gpu_type",
-    "munge_key_file": "munge_key_file",
-    "slurm_partition": "slurm_partition",
-    "slurm_memory_margin": "slurm_memory_margin",
-    "slurm_controller_reserve": "slurm_controller_reserve",
-    "slurm_options": "slurm_options",
-    "fake_gpu_devices": "fake_gpu_devices",
-    "nvidia": "nvidia",
-    "service_accounts": "service_accounts",
-    "research_group": "research_group",
-    "users": "users",
-    "pytorch": "pytorch",
-    "torch_version": "torch_version",
-    "torch_index_url": "torch_index_url",
-    "torch_wheelhouse": "torch_wheelhouse",
-    "torch_venv": "torch_venv",
-    "shared": "shared_dir",
-    "upgrade": "upgrade",
-    "firewall": "firewall",
-    "accounting": "accounting",
-    "rest_api": "rest_api",
-    "webview": "webview",
-    "bench": "bench",
-}
 
 # How to fix each field, appended to every error about it.
-FIXES = {
-    "cluster_name": "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', "
-    "starting with a letter, at most 40 characters",
-    "network": "set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
-    "admin_user": "set SSH_USER in inventory.py to the regular admin account created at install (not root)",
-    "deployer_key": "set deployer_ssh_key in group_data/all.py to your private key; create one with "
-    "`ssh-keygen -t ed25519` (the .pub file must sit beside it)",
-    "password_login": "set ssh_password_login in group_data/all.py to True or False",
-    "ntp_pools": "set ntp_pools in group_data/all.py to a list of NTP pool host names",
-    "clock_offset_limit_ms": "set clock_offset_limit_ms in group_data/all.py to milliseconds above 0",
-    "gpus_per_node": "set gpus_per_node in group_data/all.py to a whole number, 0 or more",
-    "gpu_type": "set gpu_type in group_data/all.py: lowercase letters, digits and '_' only",
-    "munge_key_file": "set munge_key_file in group_data/all.py to None (the controller makes the key) "
-    "or to a file of 32 to 1024 random bytes on the deploying machine",
-    "slurm_partition": "set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
-    "slurm_memory_margin": "set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
-    "slurm_controller_reserve": "set slurm_controller_reserve in group_data/all.py to a fraction from 0 "
-    "to 0.5",
-    "slurm_options": "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value "
-    "(None leaves a key out)",
-    "fake_gpu_devices": "leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
-    "nvidia": "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
-    "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, desktop_display_manager)",
-    "pytorch": "set pytorch in group_data/all.py to True or False",
-    "torch_version": "set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
-    "torch_index_url": "set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
-    "torch_wheelhouse": "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels "
-    "(collect them with `pip download -d DIR torch==VERSION --index-url URL`)",
-    "torch_venv": "set torch_venv in group_data/all.py to an absolute path",
-    "service_accounts": "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, "
-    "IDs free on every node",
-    "research_group": "set research_group in group_data/all.py to {'name': ..., 'gid': ...}",
-    "users": "fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}",
-    "nodes": "edit the node list in inventory.py",
-    "name": "in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
-    "ip": "set cluster_ip for the node in inventory.py to its wired IPv4 address",
-    "ssh_port": "set ssh_port for the node in inventory.py to a port between 1 and 65535",
-    "shared": "set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
-    "upgrade": "set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
-    "firewall": "set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}",
-    "accounting": "set accounting in group_data/all.py to True or False",
-    "rest_api": "set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}",
-    "webview": "set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}",
-    "bench": "set bench in group_data/all.py to a dict of the keys documented there",
-    "roles": "list the node in the controller group, the compute group, or both, in inventory.py",
-}
 
 
 # Host data that is not a setting of this project, yet belongs there: the inventory's per-node
@@ -137,6 +59,13 @@ def unknown_settings(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def setting(default: Any = PydanticUndefined, *, fix: str, group_data: str | None = None, **constraints):
+    """A field of the spec, declared once: its default and constraints, the fix appended to every
+    error about it, and its group_data name where that differs from the field's."""
+    extra = {"group_data": group_data} if group_data else None
+    return Field(default, description=fix, json_schema_extra=extra, **constraints)
+
+
 class SpecError(PyinfraError):
     """Bad inventory or group_data: raised before any operation is planned."""
 
@@ -146,11 +75,17 @@ class Node(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    ip: IPv4Address
-    roles: frozenset[Role] = Field(min_length=1)
+    name: str = setting(
+        fix="in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters"
+    )
+    ip: IPv4Address = setting(fix="set cluster_ip for the node in inventory.py to its wired IPv4 address")
+    roles: frozenset[Role] = setting(
+        min_length=1, fix="list the node in the controller group, the compute group, or both, in inventory.py"
+    )
     ssh_address: str
-    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_port: int = setting(
+        22, ge=1, le=65535, fix="set ssh_port for the node in inventory.py to a port between 1 and 65535"
+    )
 
     @field_validator("name")
     @classmethod
@@ -312,39 +247,139 @@ class ClusterSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    cluster_name: str
-    network: IPv4Network
-    admin_user: str
-    deployer_key: Path
-    password_login: bool = False
-    ntp_pools: tuple[str, ...] = ()
-    time_set_clock: bool = True
-    gpus_per_node: int = Field(1, ge=0)
-    gpu_type: str = "rtx5090"
-    munge_key_file: Path | None = None
-    slurm_partition: str = Field("gpu", pattern=r"^[A-Za-z0-9_-]+$")
-    slurm_memory_margin: float = Field(0.05, ge=0, le=0.5)
-    slurm_controller_reserve: float = Field(0.1, ge=0, le=0.5)
-    slurm_options: dict[str, str | int | None] = {}
-    fake_gpu_devices: bool = False
-    nvidia: NvidiaSettings = NvidiaSettings()
-    service_accounts: dict[Literal["munge", "slurm"], int] = {"munge": 1001, "slurm": 1002}
-    research_group: ResearchGroup = ResearchGroup()
-    users: tuple[ResearchUser, ...] = ()
-    clock_offset_limit_ms: float = Field(50, gt=0)
-    pytorch: bool = True
-    torch_version: str = Field("2.9.1", pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$")
-    torch_index_url: str = "https://download.pytorch.org/whl/cu128"
-    torch_wheelhouse: Path | None = None
-    torch_venv: str = Field("/opt/pytorch", pattern=r"^/[A-Za-z0-9._/-]+$")
-    shared: SharedDir = SharedDir()
-    upgrade: UpgradeSettings = UpgradeSettings()
-    firewall: Firewall = Firewall()
-    accounting: bool = True
-    rest_api: RestApi = RestApi()
-    webview: WebView = WebView()
-    bench: Bench = Bench()
-    nodes: tuple[Node, ...] = Field(min_length=1)
+    cluster_name: str = setting(
+        fix=(
+            "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', starting "
+            "with a letter, at most 40 characters"
+        )
+    )
+    network: IPv4Network = setting(
+        group_data="cluster_network",
+        fix="set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
+    )
+    admin_user: str = setting(
+        group_data="ssh_user",
+        fix="set SSH_USER in inventory.py to the regular admin account created at install (not root)",
+    )
+    deployer_key: Path = setting(
+        group_data="deployer_ssh_key",
+        fix=(
+            "set deployer_ssh_key in group_data/all.py to your private key; create one with `ssh-keygen"
+            " -t ed25519` (the .pub file must sit beside it)"
+        ),
+    )
+    password_login: bool = setting(
+        False,
+        group_data="ssh_password_login",
+        fix="set ssh_password_login in group_data/all.py to True or False",
+    )
+    ntp_pools: tuple[str, ...] = setting(
+        (), fix="set ntp_pools in group_data/all.py to a list of NTP pool host names"
+    )
+    time_set_clock: bool = setting(True, fix="set time_set_clock in group_data/all.py to True or False")
+    gpus_per_node: int = setting(
+        1, ge=0, fix="set gpus_per_node in group_data/all.py to a whole number, 0 or more"
+    )
+    gpu_type: str = setting(
+        "rtx5090", fix="set gpu_type in group_data/all.py: lowercase letters, digits and '_' only"
+    )
+    munge_key_file: Path | None = setting(
+        None,
+        fix=(
+            "set munge_key_file in group_data/all.py to None (the controller makes the key) or to a "
+            "file of 32 to 1024 random bytes on the deploying machine"
+        ),
+    )
+    slurm_partition: str = setting(
+        "gpu",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        fix="set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
+    )
+    slurm_memory_margin: float = setting(
+        0.05, ge=0, le=0.5, fix="set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5"
+    )
+    slurm_controller_reserve: float = setting(
+        0.1, ge=0, le=0.5, fix="set slurm_controller_reserve in group_data/all.py to a fraction from 0 to 0.5"
+    )
+    slurm_options: dict[str, str | int | None] = setting(
+        {},
+        fix=(
+            "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value (None leaves a "
+            "key out)"
+        ),
+    )
+    fake_gpu_devices: bool = setting(
+        False, fix="leave fake_gpu_devices False on real machines (it is a rig-only stand-in)"
+    )
+    nvidia: NvidiaSettings = setting(
+        NvidiaSettings(),
+        fix=(
+            "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
+            "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, "
+            "desktop_display_manager)"
+        ),
+    )
+    service_accounts: dict[Literal["munge", "slurm"], int] = setting(
+        {"munge": 1001, "slurm": 1002},
+        fix=(
+            "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, IDs free on "
+            "every node"
+        ),
+    )
+    research_group: ResearchGroup = setting(
+        ResearchGroup(), fix="set research_group in group_data/all.py to {'name': ..., 'gid': ...}"
+    )
+    users: tuple[ResearchUser, ...] = setting(
+        (), fix="fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}"
+    )
+    clock_offset_limit_ms: float = setting(
+        50, gt=0, fix="set clock_offset_limit_ms in group_data/all.py to milliseconds above 0"
+    )
+    pytorch: bool = setting(True, fix="set pytorch in group_data/all.py to True or False")
+    torch_version: str = setting(
+        "2.9.1",
+        pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$",
+        fix="set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
+    )
+    torch_index_url: str = setting(
+        "https://download.pytorch.org/whl/cu128",
+        fix="set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
+    )
+    torch_wheelhouse: Path | None = setting(
+        None,
+        fix=(
+            "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels (collect them "
+            "with `pip download -d DIR torch==VERSION --index-url URL`)"
+        ),
+    )
+    torch_venv: str = setting(
+        "/opt/pytorch",
+        pattern=r"^/[A-Za-z0-9._/-]+$",
+        fix="set torch_venv in group_data/all.py to an absolute path",
+    )
+    shared: SharedDir = setting(
+        SharedDir(),
+        group_data="shared_dir",
+        fix="set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
+    )
+    upgrade: UpgradeSettings = setting(
+        UpgradeSettings(),
+        fix="set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
+    )
+    firewall: Firewall = setting(
+        Firewall(), fix="set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}"
+    )
+    accounting: bool = setting(True, fix="set accounting in group_data/all.py to True or False")
+    rest_api: RestApi = setting(
+        RestApi(), fix="set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}"
+    )
+    webview: WebView = setting(
+        WebView(), fix="set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}"
+    )
+    bench: Bench = setting(
+        Bench(), fix="set bench in group_data/all.py to a dict of the keys documented there"
+    )
+    nodes: tuple[Node, ...] = setting(min_length=1, fix="edit the node list in inventory.py")
 
     @field_validator("cluster_name")
     @classmethod
@@ -596,6 +631,20 @@ class ClusterSpec(BaseModel):
 
 
 _NODE_SETTINGS = {"name": "host name", "ip": "cluster_ip", "roles": "groups", "ssh_port": "ssh_port"}
+
+
+# The cluster-wide settings (each field's group_data name) and each field's fix, from the fields.
+GLOBAL_SETTINGS = {
+    name: (field.json_schema_extra or {}).get("group_data", name)
+    for name, field in ClusterSpec.model_fields.items()
+    if name != "nodes"
+}
+FIXES = {
+    name: field.description
+    for model in (ClusterSpec, Node)
+    for name, field in model.model_fields.items()
+    if field.description
+}
 
 
 def _describe(exc: ValidationError, names: list[str], users: Any = None) -> list[str]:
