@@ -381,7 +381,7 @@ def _flavour(module: Mapping) -> str:
     return "open" if module["open"] else "proprietary"
 
 
-def gres_gpus(gpus: Sequence[Mapping] | None, fallback: int) -> tuple[int, str]:
+def gres_conf_gpus(gpus: Sequence[Mapping] | None, fallback: int) -> tuple[int, str]:
     """The GPU count and gres.conf ``File=`` of a node: from its NvidiaGpus fact when that lists
     GPUs (real hardware, driver loaded), else group_data's ``gpus_per_node`` as /dev/nvidia0..N-1."""
     if gpus:

@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
-from ops.gpu import COMPATIBILITY, NvidiaSettings, gres_gpus
+from ops.gpu import COMPATIBILITY, NvidiaSettings, gres_conf_gpus
 
 Role = Literal["controller", "compute"]
 
@@ -547,7 +547,7 @@ class ClusterSpec(BaseModel):
             topology = found["hwloc"]
             boards = found.get("Boards", 1)
             reserve = self.slurm_controller_reserve if node.is_controller else 0
-            gpus, files = gres_gpus((found_gpus or {}).get(node.name), self.gpus_per_node)
+            gpus, files = gres_conf_gpus((found_gpus or {}).get(node.name), self.gpus_per_node)
             nodes.append(
                 SlurmNode(
                     name=node.name,

@@ -51,7 +51,7 @@ def state(value, flags=()) -> str:
     return "+".join(str(p).upper() for p in [*parts, *flags])
 
 
-def gres_gpus(gres: str | None) -> int:
+def gpus_in_gres(gres: str | None) -> int:
     """GPUs in a node's gres or gres_used string: 'gpu:rtx5090:2(IDX:0,1)' -> 2."""
     return sum(int(m["count"]) for m in _GRES.finditer(gres or "") if m["name"] == "gpu")
 
@@ -95,8 +95,8 @@ def parse_nodes(answer: dict) -> list[dict]:
             {
                 "name": n["name"],
                 "state": state(n.get("state"), n.get("state_flags", [])),
-                "gpus": gres_gpus(n.get("gres")),
-                "gpus_used": gres_gpus(n.get("gres_used")),
+                "gpus": gpus_in_gres(n.get("gres")),
+                "gpus_used": gpus_in_gres(n.get("gres_used")),
                 "gres": n.get("gres") or "",
                 "cpus": n.get("cpus"),
                 "cpus_used": n.get("alloc_cpus"),

@@ -53,7 +53,7 @@ from ops.gpu import (
     device_files,
     distribution,
     driver_packages,
-    gres_gpus,
+    gres_conf_gpus,
     kernel_flavour,
     kernel_headers,
     module_id,
@@ -414,16 +414,16 @@ HARDWARE["hwloc"] = {"packages": 1, "cores": 24, "pus": 24}
 
 def test_gres_from_the_gpu_fact():
     four = NvidiaGpus().process(FOUR_GPUS)
-    assert gres_gpus(four, fallback=1) == (4, "/dev/nvidia[0-3]")
-    assert gres_gpus(four[:1], fallback=4) == (1, "/dev/nvidia0")
-    assert gres_gpus([four[0], four[2], four[3]], fallback=1) == (3, "/dev/nvidia[0,2-3]")
-    assert gres_gpus([{**four[1], "minor": None}], fallback=1) == (1, "/dev/nvidia1")  # the index, then
+    assert gres_conf_gpus(four, fallback=1) == (4, "/dev/nvidia[0-3]")
+    assert gres_conf_gpus(four[:1], fallback=4) == (1, "/dev/nvidia0")
+    assert gres_conf_gpus([four[0], four[2], four[3]], fallback=1) == (3, "/dev/nvidia[0,2-3]")
+    assert gres_conf_gpus([{**four[1], "minor": None}], fallback=1) == (1, "/dev/nvidia1")  # the index, then
 
 
 def test_group_data_is_the_fallback_when_the_fact_lists_no_gpu():
-    assert gres_gpus([], fallback=1) == (1, "/dev/nvidia0")
-    assert gres_gpus(None, fallback=0) == (0, "")
-    assert gres_gpus([], fallback=4) == (4, "/dev/nvidia[0-3]")
+    assert gres_conf_gpus([], fallback=1) == (1, "/dev/nvidia0")
+    assert gres_conf_gpus(None, fallback=0) == (0, "")
+    assert gres_conf_gpus([], fallback=4) == (4, "/dev/nvidia[0-3]")
     assert device_files([3, 1, 2, 0, 7]) == "/dev/nvidia[0-3,7]"
 
 

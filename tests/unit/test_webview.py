@@ -101,7 +101,7 @@ def test_history_lists_finished_jobs_newest_first_with_their_gpus(release):
     ],
 )
 def test_gres_strings(gres, gpus):
-    assert app.gres_gpus(gres) == gpus
+    assert app.gpus_in_gres(gres) == gpus
 
 
 def test_tres_strings():
