@@ -15,11 +15,20 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import server
 
 from ops.facts import Accounts
+from ops.shared import node_fact
 from ops.spec import ClusterSpec, current
+
+SYSTEM_HOME, SYSTEM_SHELL = "/nonexistent", "/usr/sbin/nologin"
 
 
 def system_user(name: str, uid: int | None = None) -> None:
-    """A daemon's own user and group: no home, no login; with a fixed ID when one is given."""
+    """A daemon's own user and group: no home, no login; with a fixed ID when one is given.
+
+    Left out when the node's accounts (read once per run, node_fact) already hold it as it should
+    be: pyinfra's server.group and server.user read three facts each to find that out.
+    """
+    if in_place(node_fact(host.name, Accounts), name, uid):
+        return
     ids = f" ({uid})" if uid else ""
     server.group(name=f"Group {name}{ids}", group=name, gid=uid, system=True)
     server.user(
@@ -27,8 +36,8 @@ def system_user(name: str, uid: int | None = None) -> None:
         user=name,
         uid=uid,
         group=name,
-        home="/nonexistent",
-        shell="/usr/sbin/nologin",
+        home=SYSTEM_HOME,
+        shell=SYSTEM_SHELL,
         system=True,
         ensure_home=False,
     )
@@ -37,7 +46,7 @@ def system_user(name: str, uid: int | None = None) -> None:
 @deploy("Accounts")
 def configure():
     spec = current()
-    found = host.get_fact(Accounts)
+    found = node_fact(host.name, Accounts)
     problems = conflicts(spec, found)
     if problems:
         listed = "\n  - ".join(problems)
@@ -79,6 +88,14 @@ def configure():
                 f"gpasswd -d {name} {group.name}",
             ],
         )
+
+
+def in_place(found: dict, name: str, uid: int | None) -> bool:
+    """Whether a daemon's user and group exist as system_user makes them (with the ID, if given)."""
+    group, user = found["groups"].get(name), found["users"].get(name)
+    if not group or not user or (uid is not None and not group["gid"] == user["uid"] == uid):
+        return False
+    return (user["gid"], user["home"], user["shell"]) == (group["gid"], SYSTEM_HOME, SYSTEM_SHELL)
 
 
 def conflicts(spec: ClusterSpec, found: dict) -> list[str]:

@@ -280,7 +280,8 @@ class Accounts(FactBase):
 
     .. code:: python
 
-        {"users": {"slurm": {"uid": 1002, "gid": 1002, "home": "/nonexistent", "expires": ""}},
+        {"users": {"slurm": {"uid": 1002, "gid": 1002, "home": "/nonexistent",
+                             "shell": "/usr/sbin/nologin", "expires": ""}},
          "groups": {"slurm": {"gid": 1002, "members": []}}}
     """
 
@@ -296,7 +297,12 @@ class Accounts(FactBase):
             kind, _, entry = line.partition(":")
             fields = entry.split(":")
             if kind == "passwd" and len(fields) >= 7:
-                users[fields[0]] = {"uid": int(fields[2]), "gid": int(fields[3]), "home": fields[5]}
+                users[fields[0]] = {
+                    "uid": int(fields[2]),
+                    "gid": int(fields[3]),
+                    "home": fields[5],
+                    "shell": fields[6],
+                }
             elif kind == "group" and len(fields) >= 4:
                 groups[fields[0]] = {"gid": int(fields[2]), "members": [m for m in fields[3].split(",") if m]}
             elif kind == "expires" and fields[0] in users:
