@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from ops.render import render
 from ops.restapi import KEY as JWT_KEY
-from ops.shared import did_change
+from ops.shared import did_change, keep_running
 from ops.spec import current
 
 CONF = "/etc/slurm/slurmdbd.conf"
@@ -101,7 +101,7 @@ def configure():
     systemd.service(
         name="Restart MariaDB for its new settings", service="mariadb", restarted=True, _if=did_change(tuning)
     )
-    systemd.service(name="Run MariaDB", service="mariadb", running=True, enabled=True)
+    keep_running("Run MariaDB", "mariadb")
 
     secret = []
     if not host.get_fact(File, path=SECRET):
@@ -133,7 +133,7 @@ def configure():
             restarted=True,
             _if=did_change([conf, unit, *secret]),
         ),
-        systemd.service(name="Run slurmdbd", service="slurmdbd", running=True, enabled=True),
+        keep_running("Run slurmdbd", "slurmdbd"),
     ]
     server.shell(
         name="Wait for slurmdbd to answer",

@@ -21,7 +21,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from ops.facts import CommandResult, UfwStatus
 from ops.render import render
-from ops.shared import did_change
+from ops.shared import did_change, keep_running
 from ops.spec import ClusterSpec, current
 
 RULES = "/etc/gpucluster/firewall.nft"
@@ -79,4 +79,4 @@ def configure():
     systemd.service(
         name="Reload the firewall rules", service=UNIT, restarted=True, _if=did_change([rules, unit])
     )
-    systemd.service(name="Run the host firewall", service=UNIT, running=True, enabled=True)
+    keep_running("Run the host firewall", UNIT)

@@ -16,7 +16,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from ops.facts import Base64File
-from ops.shared import node_fact, skip_for_unreachable, when_known
+from ops.shared import keep_running, node_fact, skip_for_unreachable, when_known
 from ops.spec import current
 
 KEY = "/etc/munge/munge.key"
@@ -62,7 +62,7 @@ def configure() -> list:
             )
         ]
 
-    systemd.service(name="Run munged", service="munge", running=True, enabled=True)
+    keep_running("Run munged", "munge")
     systemd.service(
         name="Restart munged for its new key", service="munge", restarted=True, _if=any_changed(*key_ops)
     )

@@ -16,7 +16,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, server, systemd
 
 from ops.render import render
-from ops.shared import did_change
+from ops.shared import did_change, keep_running
 from ops.spec import ClusterSpec, current
 
 EXPORTS = "/etc/exports.d/gpucluster.exports"
@@ -62,7 +62,7 @@ def configure():
             dest=EXPORTS,
             mode="644",
         )
-        systemd.service(name="Run the NFS server", service="nfs-server", running=True, enabled=True)
+        keep_running("Run the NFS server", "nfs-server")
         server.shell(name="Re-export the shared directory", commands=["exportfs -ra"], _if=exports.did_change)
 
     apt.packages(name="Install the NFS client", packages=["nfs-common"])

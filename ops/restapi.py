@@ -17,7 +17,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from ops.accounts import system_user
 from ops.render import render
-from ops.shared import did_change
+from ops.shared import did_change, keep_running
 from ops.slurm import PATHS
 from ops.spec import current
 
@@ -63,4 +63,4 @@ def configure():
         restarted=True,
         _if=did_change(unit),
     )
-    systemd.service(name="Run slurmrestd", service="slurmrestd", running=True, enabled=True)
+    keep_running("Run slurmrestd", "slurmrestd")

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from pyinfra import host, logger, state
 from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import StateStage
-from pyinfra.operations import python
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.operations import python, systemd
 
 from ops.facts import CommandResult
 
@@ -50,6 +51,15 @@ def node_fact(name: str, cls, **kwargs):
     return _PLANNED[key]
 
 
+def keep_running(name: str, service: str):
+    """systemd.service(running, enabled) for a service, left out (None) where it already runs and
+    is enabled: every unit's state is read once per run, not two facts per service."""
+    unit = service if "." in service else f"{service}.service"
+    if node_fact(host.name, SystemdStatus).get(unit) and node_fact(host.name, SystemdEnabled).get(unit):
+        return None
+    return systemd.service(name=name, service=service, running=True, enabled=True)
+
+
 def when_known(name: str, read: Callable[[], T | None], apply: Callable[[T], Any]) -> Any:
     """Call apply(value) now if read() has the value, else once the run reaches this point.
 
@@ -70,7 +80,7 @@ def when_known(name: str, read: Callable[[], T | None], apply: Callable[[T], Any
 
 def did_change(ops) -> Callable[[], bool]:
     """An `_if=` condition: whether any of the operations (one, a list, or a deferred call) changed."""
-    ops = ops if isinstance(ops, list) else [ops]
+    ops = [op for op in (ops if isinstance(ops, list) else [ops]) if op is not None]
     return lambda: any(op.did_change() for op in ops)
 
 

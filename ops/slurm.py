@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files, systemd
 from ops.facts import SlurmdHardware, SlurmVersion
 from ops.gpu import NvidiaGpus
 from ops.render import render
-from ops.shared import did_change, node_fact, skip_for_unreachable, when_known
+from ops.shared import did_change, keep_running, node_fact, skip_for_unreachable, when_known
 from ops.spec import ClusterSpec, current
 
 PATHS = SimpleNamespace(
@@ -80,7 +80,7 @@ def configure(munge_key=()):
             restarted=True,
             _if=did_change(configs),
         )
-        systemd.service(name="Run slurmctld", service="slurmctld", running=True, enabled=True)
+        keep_running("Run slurmctld", "slurmctld")
     if node.is_compute:
         systemd.service(
             name="Restart slurmd for its new configuration",
@@ -88,7 +88,7 @@ def configure(munge_key=()):
             restarted=True,
             _if=did_change(configs),
         )
-        systemd.service(name="Run slurmd", service="slurmd", running=True, enabled=True)
+        keep_running("Run slurmd", "slurmd")
         # A node that could not authenticate is DOWN, and slurmctld asks a DOWN node to register only
         # about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): minutes. slurmd registers as it starts.
         new_key = did_change(list(munge_key))

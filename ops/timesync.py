@@ -12,6 +12,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from ops.render import render
+from ops.shared import keep_running
 from ops.spec import current
 
 
@@ -33,7 +34,7 @@ def configure():
         line="^DAEMON_OPTS=.*",
         replace='DAEMON_OPTS="-F 1"' if spec.time_set_clock else 'DAEMON_OPTS="-F 1 -x"',
     )
-    systemd.service(name="Run chrony", service="chrony", running=True, enabled=True)
+    keep_running("Run chrony", "chrony")
     systemd.service(
         name="Restart chrony for its new configuration",
         service="chrony",

@@ -18,7 +18,7 @@ from pyinfra.operations import files, systemd
 
 from ops.accounts import system_user
 from ops.render import render
-from ops.shared import did_change
+from ops.shared import did_change, keep_running
 from ops.spec import current
 
 SOURCE = Path(__file__).resolve().parent.parent / "webview" / "app.py"
@@ -54,4 +54,4 @@ def configure():
         restarted=True,
         _if=did_change([app, unit]),
     )
-    systemd.service(name="Run the web view", service=UNIT, running=True, enabled=True)
+    keep_running("Run the web view", UNIT)
