@@ -64,6 +64,7 @@ def test_a_conflicting_service_id_is_reported_and_nothing_changes(second_deploy,
     assert {node: rig.run(node, "getent passwd; getent group").stdout for node in NODES} == before
 
 
+@pytest.mark.release_independent
 def test_removing_a_user_from_group_data_removes_their_access_everywhere(
     second_deploy, rig, outputs, tmp_path
 ):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ops.shared import wait_for
 
 NODES = ("node0", "node1", "node2")
@@ -27,6 +29,7 @@ def test_audit_passes_on_a_converged_cluster(second_deploy, rig, outputs):
     assert all(f"sha256:{key_hash}" in row for row in table.values())
 
 
+@pytest.mark.release_independent
 def test_audit_names_a_node_whose_munge_key_drifted_and_deploy_fixes_it(second_deploy, rig, outputs):
     rig.run("node1", "head -c 1024 /dev/urandom > /etc/munge/munge.key && systemctl restart munge")
     try:

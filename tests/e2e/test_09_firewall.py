@@ -12,11 +12,10 @@ import socket
 import subprocess
 
 import pytest
-from rig import RIG
 
 # nftables and ufw do not depend on the Slurm release: run on the Debian 12 rig only, to keep the
 # whole CI run inside its time limit (see issue 20).
-pytestmark = pytest.mark.skipif(RIG.suite == "trixie", reason="release-independent: Debian 12 rig only")
+pytestmark = pytest.mark.release_independent
 OUTSIDE = "10.79.0.1"
 PORTS = {"node0": [22, 6817, 6818, 29500], "node1": [22, 6818]}
 
