@@ -12,6 +12,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from pyinfra import host
+from pyinfra.api.util import get_path_permissions_mode
 from pyinfra.operations import files
 
 from ops.facts import Tree
@@ -67,4 +68,5 @@ def _local(src: Path, mode, dir_mode, exclude, exclude_dir) -> dict:
 
 
 def _mode(path: Path) -> str:
-    return f"{path.stat().st_mode & 0o7777:o}"
+    """The mode files.sync gives a file or directory it was not given one for, as find prints it."""
+    return str(get_path_permissions_mode(str(path)))
