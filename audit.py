@@ -9,8 +9,8 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python
 
-from ops import audit, checks
-from ops.spec import current
+from model.spec import current
+from runbooks import audit, checks
 
 spec = current()
 

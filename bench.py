@@ -1,7 +1,7 @@
 """The benchmark: `pyinfra inventory.py bench.py`, through Slurm, with a report on this machine.
 
 Holds each node's wired link to bench["shape_gbit"] while it runs (tc tbf; the rig sets 2.5 so it
-is as bandwidth-bound as the real 2.5GbE cluster), runs ops/bench.py from the controller, copies
+is as bandwidth-bound as the real 2.5GbE cluster), runs runbooks/bench.py from the controller, copies
 the results into bench["results"] here and prints bench.report's tables, figures and plots; then
 `python -m bench.report RESULTS --decide --params 350e6 --step-ms 180 --batch 32` answers for a
 given model. Nothing of the cluster's configuration changes.
@@ -14,9 +14,9 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python, server
 
 from bench.report import report
-from ops import bench
-from ops.facts import InterfaceWithAddress
-from ops.spec import current
+from facts.system import InterfaceWithAddress
+from model.spec import current
+from runbooks import bench
 
 spec = current()
 settings = spec.bench

@@ -1,12 +1,15 @@
 """The convergent deploy: `pyinfra inventory.py deploy.py`.
 
 The cluster spec is built and validated first: bad input stops the run before any operation is
-planned, so nothing on any host changes.
+planned, so nothing on any host changes. Each step names the steps it needs before it, and why;
+a step called before one it needs stops the run while it is planned (operations.plan.Steps).
 """
 
 from pyinfra import host
 
-from ops import (
+from model.spec import current
+from operations.plan import Steps
+from steps import (
     accounting,
     accounts,
     apt,
@@ -25,32 +28,30 @@ from ops import (
     timesync,
     webview,
 )
-from ops.spec import current
 
 spec = current()
+node = spec.node(host.name)
+steps = Steps()
 
-apt.configure()  # every apt step waits for the dpkg lock (a fresh install's unattended-upgrades)
-hosts.configure()
-accounts.configure()  # fixed IDs before any package creates munge or slurm
-timesync.configure()
-ssh.configure()
-firewall.configure()  # on or off as group_data says; never from an address it would shut out
-if spec.nvidia.enabled:
-    nvidia.configure()  # driver and CUDA; reboots a node only when its driver changed
-munge_key = munge.configure()
-if spec.shared.enabled:
-    nfs.configure()  # the shared directory, exported by the controller, mounted everywhere
-if spec.fake_gpu_devices and spec.node(host.name).is_compute:
-    fake_gpu.configure()  # rig only: no GPU on the build machine
-jobs.configure()
-if spec.rest_api.enabled:
-    restapi.configure()  # the JWT key before slurmctld or slurmdbd start: they stop without it
-if spec.accounting:
-    accounting.configure()  # slurmdbd must answer before slurmctld's first start with accounting
-slurm.configure(munge_key)
-if spec.webview.enabled:
-    webview.configure()
-if spec.pytorch:
-    pytorch.configure()
-if spec.node(host.name).is_controller:
-    desktop.configure()  # the optional desktop, node0 only
+steps.run(apt)  # every later apt step waits for the dpkg lock (a fresh install's unattended-upgrades)
+steps.run(hosts, apt)
+steps.run(accounts, apt)  # fixed IDs, before munge's and slurm's packages would pick their own
+steps.run(timesync, apt)
+steps.run(ssh)  # password login goes only once key login is proven
+steps.run(firewall, apt)  # on or off as group_data says; never from an address it would shut out
+# the driver and CUDA; reboots a node only when its driver changed
+steps.run(nvidia, apt, when=spec.nvidia.enabled)
+munge_key = steps.run(munge, accounts, timesync)  # a credential outlives only a small clock skew
+# the shared directory, exported by the controller, mounted everywhere
+steps.run(nfs, hosts, when=spec.shared.enabled)
+steps.run(fake_gpu, when=spec.fake_gpu_devices and node.is_compute)  # rig only: no GPU here
+steps.run(jobs)  # the TaskProlog slurm.conf names
+# the JWT key before slurmctld or slurmdbd start: they stop without it
+steps.run(restapi, accounts, when=spec.rest_api.enabled)
+# slurmdbd must answer before slurmctld's first start with accounting
+steps.run(accounting, restapi, when=spec.accounting)
+# gres.conf from the GPUs the driver shows (or the stand-ins); slurmd restarts for a new munge key
+steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, restapi, accounting, munge_key=munge_key)
+steps.run(webview, restapi, slurm, when=spec.webview.enabled)  # its token comes from slurmctld
+steps.run(pytorch, apt, when=spec.pytorch)
+steps.run(desktop, nvidia, when=node.is_controller)  # the optional desktop, node0 only

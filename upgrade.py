@@ -2,14 +2,14 @@
 
 Each node is drained in Slurm, waits for its jobs, is upgraded (held NVIDIA packages only when
 group_data's upgrade["nvidia"] is True), rebooted only if its packages ask for it, checked and
-resumed before the next one starts; see ops/upgrade.py. Jobs keep running on the other nodes.
+resumed before the next one starts; see runbooks/upgrade.py. Jobs keep running on the other nodes.
 """
 
 from pyinfra import host
 from pyinfra.operations import python
 
-from ops import upgrade
-from ops.spec import current
+from model.spec import current
+from runbooks import upgrade
 
 spec = current()
 

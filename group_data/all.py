@@ -1,4 +1,4 @@
-"""Every tunable of the cluster. The spec (ops/spec.py) validates all of it before a run."""
+"""Every tunable of the cluster. The spec (model/spec.py) validates all of it before a run."""
 
 cluster_name = "gpucluster"
 cluster_network = "192.168.1.0/24"  # the wired subnet; every cluster_ip must lie in it
@@ -53,12 +53,12 @@ torch_venv = "/opt/pytorch"
 # wheels collected there once (pip download -d DIR torch==VERSION --index-url URL), copied to nodes.
 torch_wheelhouse = None
 
-# NVIDIA driver and CUDA (ops/nvidia.py), checked against the GPU before any host is touched
-# (ops/gpu.py). An RTX 5090 (Blackwell, sm_120) needs driver branch 570 or newer with the open
+# NVIDIA driver and CUDA (steps/nvidia.py), checked against the GPU before any host is touched
+# (model/gpu.py). An RTX 5090 (Blackwell, sm_120) needs driver branch 570 or newer with the open
 # kernel modules and CUDA 12.8 or newer: the guide's 560 and 12.6 cannot drive it.
 nvidia = {
     "enabled": True,  # False: leave the driver and CUDA to someone else (the rig does)
-    "gpu": "NVIDIA GeForce RTX 5090",  # as nvidia-smi names it; a row of ops/gpu.py's table
+    "gpu": "NVIDIA GeForce RTX 5090",  # as nvidia-smi names it; a row of model/gpu.py's table
     "driver_branch": 580,  # Ubuntu: nvidia-driver-580-open from the Ubuntu archive
     "driver_flavour": "open",  # "open" or "proprietary" kernel modules
     "driver_packages": [],  # empty: chosen from the branch, flavour and OS; or name them here

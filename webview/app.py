@@ -1,6 +1,6 @@
 """The cluster's web view: nodes, queue, running jobs and recent finished jobs, from slurmrestd.
 
-Standard library only, so it runs on the controller's own python3 (ops/webview.py installs it as
+Standard library only, so it runs on the controller's own python3 (steps/webview.py installs it as
 a systemd service). It asks slurmrestd with a short-lived JWT that it gets from `scontrol token`
 as its own service user and renews before it expires; the browser gets rendered HTML and a JSON
 model of the cluster, never the token. The API version is read from the server's OpenAPI

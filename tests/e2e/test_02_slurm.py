@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from rig import RIG
 
-from ops.facts import SlurmdHardware, SlurmVersion
-from ops.shared import wait_for
-from ops.spec import ClusterSpec
+from facts.slurm import SlurmdHardware, SlurmVersion
+from model.spec import ClusterSpec
+from runbooks.remote import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("node0", "node1", "node2")

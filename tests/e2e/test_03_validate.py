@@ -101,7 +101,7 @@ def test_validate_names_gpu_isolation_when_devices_are_not_constrained(cluster, 
     assert checks["GPU isolation"][0] == "FAIL"
     assert "opened /dev/nvidia0 (No such device or address)" in checks["GPU isolation"][1]
     assert checks["single-node GPU job"][0] == "PASS"
-    # the same deploy also mends drifted copies of the job scripts (ops/sync.py reads each tree once)
+    # the same deploy also mends drifted copies of the job scripts (operations/sync.py reads each tree once)
     cluster.run("node2", "echo '# edited' >> /opt/gpucluster/jobs/examples/train_ddp.py")
     cluster.run("node0", "touch /opt/gpucluster/jobs/stray.sh")
     cluster.run("node1", "chmod 600 /opt/gpucluster/bench/model.py")

@@ -9,7 +9,7 @@ and the fstab line themselves are checked by tests/unit/test_nfs.py.
 
 What "no reboot where none is needed" means here: the rig's nodes are containers. They share the
 build machine's kernel, cannot load a kernel module and have no GPU of their own, so no reboot can
-make a driver load there; the plan must not contain one (ops.gpu.reboot_reason, NvidiaPciGpus).
+make a driver load there; the plan must not contain one (model.gpu_node.reboot_reason, NvidiaPciGpus).
 
 pyinfra is run directly rather than through ``RIG.deploy``: that passes ``-y``, which turns change
 detection off, and a plan without it lists no change at all.
@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 from rig import RIG
 
-from ops.gpu import CUDA_KEYRING, NvidiaSettings, distribution, driver_packages
+from model.gpu import NvidiaSettings
+from model.nvidia_packages import CUDA_KEYRING, distribution, driver_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["node0", "node1", "node2"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ops.shared import wait_for
+from runbooks.remote import wait_for
 
 NODES = ("node0", "node1", "node2")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-from ops.spec import ClusterSpec
+from model.spec import ClusterSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_DATA = {k: v for k, v in runpy.run_path(str(ROOT / "group_data" / "all.py")).items() if k[0] != "_"}

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ops import accounting, restapi, webview
-from ops.render import render
+from operations.render import render
+from steps import accounting, restapi, webview
 
 
 def spec(rest_api: bool = True) -> SimpleNamespace:

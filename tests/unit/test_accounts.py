@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ops.accounts import in_place
+from operations.accounts import in_place
 
 DATA = Path(__file__).resolve().parent / "data" / "facts"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ops.checks import CheckFailed, CheckWarning, Report
-from ops.facts import WiredAddress
+from facts.system import WiredAddress
+from runbooks.checks import CheckFailed, CheckWarning, Report
 
 DHCP = [  # `ip -o -4 addr show` on Ubuntu 24.04 with netplan's dhcp4: true
     "2: eno1    inet 10.20.0.11/24 metric 100 brd 10.20.0.255 scope global dynamic eno1\\"

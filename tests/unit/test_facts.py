@@ -7,6 +7,7 @@ data/facts/record.py records new cases on a running rig.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 from pathlib import Path
@@ -14,15 +15,14 @@ from pathlib import Path
 import pytest
 from pyinfra.api import FactBase
 
-import ops.accounting
-import ops.facts
-import ops.gpu
-from ops.facts import in_service
+import facts
+from facts.slurm import in_service
 
 DATA = Path(__file__).resolve().parent / "data" / "facts"
+MODULES = [importlib.import_module(f"facts.{p.stem}") for p in Path(facts.__file__).parent.glob("[a-z]*.py")]
 FACTS = {
     name: cls
-    for module in (ops.facts, ops.gpu, ops.accounting)
+    for module in MODULES
     for name, cls in inspect.getmembers(module, inspect.isclass)
     if issubclass(cls, FactBase) and cls.__module__ == module.__name__
 }

@@ -1,4 +1,4 @@
-"""The host firewall's rules and its lock-out guard (ops/firewall.py)."""
+"""The host firewall's rules and its lock-out guard (steps/firewall.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from ipaddress import IPv4Address
 
 from specs import build
 
-from ops.firewall import admits_ssh_from
-from ops.render import render
+from operations.render import render
+from steps.firewall import admits_ssh_from
 
 
 def rules(text: str) -> list[str]:

@@ -38,34 +38,37 @@ import pytest
 from pydantic import ValidationError
 from specs import GROUP_DATA, build
 
-from ops.desktop import DESKTOPS
-from ops.gpu import (
-    COMPATIBILITY,
+from facts.nvidia import (
     GPU_FIELDS,
-    MODULE_ID_COMMAND,
     HeldPackages,
     NvidiaGpus,
     NvidiaKernelModule,
     NvidiaPciGpus,
-    NvidiaSettings,
     SecureBoot,
-    builds_with_dkms,
-    device_files,
-    distribution,
-    driver_packages,
-    gres_conf_gpus,
-    kernel_flavour,
-    kernel_headers,
-    module_id,
-    packages_to_hold,
     parse_gpu_csv,
     parse_kernel_module,
+)
+from model.gpu import COMPATIBILITY, NvidiaSettings
+from model.gpu_node import (
+    MODULE_ID_COMMAND,
+    device_files,
+    gres_conf_gpus,
+    module_id,
     reboot_reason,
     rebooted_for_it,
+)
+from model.nvidia_packages import (
+    builds_with_dkms,
+    distribution,
+    driver_packages,
+    kernel_flavour,
+    kernel_headers,
+    packages_to_hold,
     secure_boot_refusal,
 )
-from ops.render import render
-from ops.spec import ClusterSpec, SpecError
+from model.spec import ClusterSpec, SpecError
+from operations.render import render
+from steps.desktop import DESKTOPS
 
 DATA = Path(__file__).resolve().parent / "data"
 UBUNTU = distribution({"id": "ubuntu", "version_id": "24.04"}, "x86_64")

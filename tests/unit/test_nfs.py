@@ -1,13 +1,13 @@
-"""The shared directory's export and mount, as ops/nfs.py writes them on the nodes."""
+"""The shared directory's export and mount, as steps/nfs.py writes them on the nodes."""
 
 from __future__ import annotations
 
 import pytest
 from specs import build
 
-from ops.nfs import fstab_line, unit_name
-from ops.render import render
-from ops.spec import SpecError
+from model.spec import SpecError
+from operations.render import render
+from steps.nfs import fstab_line, unit_name
 
 
 def test_the_export_reaches_the_cluster_subnet_only_with_root_squashed(key):  # noqa: F811

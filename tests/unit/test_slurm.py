@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from specs import GROUP_DATA, build
 
-from ops.facts import SlurmdHardware
-from ops.render import render
-from ops.slurm import config_context
-from ops.spec import ClusterSpec
+from facts.slurm import SlurmdHardware
+from model.slurm_conf import config_context
+from model.spec import ClusterSpec
+from operations.render import render
 
 HYBRID = [  # slurmd -C (Slurm 24.11), then the hwloc line of SlurmdHardware's command
     "NodeName=node1 CPUs=8 Boards=1 SocketsPerBoard=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=128530",

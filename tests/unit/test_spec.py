@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from specs import ROOT, build, hosts
 
-from ops.render import render
-from ops.spec import ClusterSpec, SpecError
+from model.spec import ClusterSpec, SpecError
+from operations.render import render
 
 
 def test_default_inventory_builds(key):
@@ -165,7 +165,7 @@ def test_bad_users_are_refused(key, users, expected):
 
 
 def test_accounts_created_by_packages_with_other_ids_are_reported_with_the_fix(key):
-    from ops.accounts import conflicts
+    from steps.accounts import conflicts
 
     spec = build(key, users=[ADA])
     found = {  # as Debian's packages leave them: dynamic system IDs, and 2001 already taken
@@ -188,7 +188,7 @@ def test_accounts_created_by_packages_with_other_ids_are_reported_with_the_fix(k
 
 
 def test_audit_names_the_odd_node_and_a_clock_too_far_off():
-    from ops.audit import problems
+    from runbooks.audit import problems
 
     row = {
         "os": "ubuntu 24.04",

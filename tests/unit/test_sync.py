@@ -1,9 +1,9 @@
-"""ops/sync.py: the local tree files.sync would make, in the Tree fact's form, and the fact's parser."""
+"""operations/sync.py: the local tree files.sync would make, in the Tree fact's form, and its parser."""
 
 import hashlib
 
-from ops.facts import Tree
-from ops.sync import _local
+from facts.files import Tree
+from operations.sync import _local
 
 
 def test_the_fact_reads_types_modes_and_digests():

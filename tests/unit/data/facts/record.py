@@ -19,27 +19,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "rig")]
 
 from rig import RIG  # noqa: E402
 
-from ops.accounting import AccountingClusters, SlurmDatabaseLogin  # noqa: E402
-from ops.facts import (  # noqa: E402
-    Accounts,
-    Base64File,
-    ClockOffset,
-    CommandResult,
-    CudaToolkit,
-    InterfaceWithAddress,
-    MungeCredential,
-    PublicKeyFile,
-    SlurmdHardware,
-    SlurmNodes,
-    SlurmVersion,
-    SshHostKey,
-    TorchVersion,
-    Tree,
-    UfwStatus,
-    UnmungeStatus,
-    WiredAddress,
-)
-from ops.gpu import HeldPackages, NvidiaGpus, NvidiaKernelModule, NvidiaPciGpus, SecureBoot  # noqa: E402
+from facts.files import Base64File, PublicKeyFile, SshHostKey, Tree  # noqa: E402
+from facts.munge import MungeCredential, UnmungeStatus  # noqa: E402
+from facts.nvidia import CudaToolkit, HeldPackages, NvidiaGpus, NvidiaKernelModule, NvidiaPciGpus, SecureBoot  # noqa: E402
+from facts.slurm import AccountingClusters, SlurmDatabaseLogin, SlurmdHardware, SlurmNodes, SlurmVersion  # noqa: E402
+from facts.system import Accounts, ClockOffset, CommandResult, InterfaceWithAddress, UfwStatus, WiredAddress  # noqa: E402
+from facts.torch import TorchVersion  # noqa: E402
 
 CUT = "MUNGE:AwQFAAB(the credential body cut)=:"
 CASES = [  # (case name, fact, arguments, node)

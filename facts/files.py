@@ -1,0 +1,90 @@
+"""Facts about files on a node: public keys, a file's content, a whole tree's types, modes and
+digests. Each is an audit: ``pyinfra inventory.py fact facts.files.SshHostKey``.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+
+class PublicKeyFile(FactBase):
+    """
+    Returns the single line of an OpenSSH public key file, or ``None`` when it does not exist.
+
+    .. code:: python
+
+        "ssh-ed25519 AAAAC3Nza... labadmin@node0"
+    """
+
+    def command(self, path: str) -> str:
+        return f"test -f {path} && head -n1 {path} || true"
+
+    def process(self, output):
+        line = "\n".join(output).strip()
+        return line if line.startswith(("ssh-", "ecdsa-", "sk-")) else None
+
+
+class SshHostKey(PublicKeyFile):
+    """
+    Returns the node's ed25519 SSH host public key (``type base64``, comment dropped), or ``None``.
+
+    .. code:: python
+
+        "ssh-ed25519 AAAAC3Nza..."
+    """
+
+    def command(self) -> str:
+        return super().command("/etc/ssh/ssh_host_ed25519_key.pub")
+
+    def process(self, output):
+        line = super().process(output)
+        return " ".join(line.split()[:2]) if line else None
+
+
+class Base64File(FactBase):
+    """
+    Returns a file's bytes as base64 (read with sudo), or ``None`` when it does not exist.
+    For key material: the value stays in the deploy's memory, never in a file or the logs.
+
+    .. code:: python
+
+        "q1w2e3..."
+    """
+
+    def command(self, path: str) -> str:
+        return f"test -f {path} && base64 -w0 {path} || true"
+
+    def process(self, output):
+        return "".join(output).strip() or None
+
+
+class Tree(FactBase):
+    """
+    Returns every entry under a directory, the directory itself as ``""``: type (``f``, ``d``,
+    ``l``), octal mode and, for files, sha256. ``{}`` when the directory does not exist. One
+    command for a whole tree, where files.sync reads one fact per file (operations/sync.py).
+
+    .. code:: python
+
+        {"": ("d", "755", None), "train_ddp.py": ("f", "755", "9f86d0...")}
+    """
+
+    def default(self):
+        return {}
+
+    def command(self, path: str) -> str:
+        return (
+            f"test -d {path} || exit 0; cd {path} && find . -printf '%y %m %P\\n' "
+            "&& find . -type f -exec sha256sum {} +"
+        )
+
+    def process(self, output):
+        entries, digests = {}, {}
+        for line in output:
+            first, _, rest = line.partition(" ")
+            if len(first) == 64:  # sha256sum: "<digest>  ./<path>"
+                digests[rest.lstrip(" ")[2:]] = first
+            else:  # find: "<type> <mode> <path>"
+                mode, _, path = rest.partition(" ")
+                entries[path] = (first, mode)
+        return {path: (kind, mode, digests.get(path)) for path, (kind, mode) in entries.items()}

@@ -1,0 +1,687 @@
+"""The cluster spec: one validated object built from the inventory and group_data.
+
+Every op reads the cluster from here and nowhere else. It is built and checked once, before any
+operation is planned, so bad input stops the run with a message that names the field and the fix
+while nothing on any host has changed. Each setting is declared once, as a field made by
+setting(): its type, default and constraints, the fix for a wrong value and its group_data name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from difflib import get_close_matches
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
+from pyinfra.api.connectors import get_all_connectors
+from pyinfra.api.exceptions import PyinfraError
+
+from model.gpu import COMPATIBILITY, NvidiaSettings
+from model.gpu_node import gres_conf_gpus
+
+Role = Literal["controller", "compute"]
+
+
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+# Cluster-wide settings: the spec field and the group_data name it is read from.
+
+# How to fix each field, appended to every error about it.
+
+
+# Host data that is not a setting of this project, yet belongs there: the inventory's per-node
+# cluster_ip, pyinfra's connector data (ssh_user, ssh_key, ...) and its operation arguments
+# (_sudo, _sudo_password, ...: every name with a leading underscore).
+NODE_DATA = {"cluster_ip"}
+PYINFRA_DATA = {
+    key for connector in get_all_connectors().values() for key in getattr(connector, "data_meta", {})
+}
+
+
+def unknown_settings(data: Mapping[str, Any]) -> list[str]:
+    """One line per name in host data that nothing reads, with the close match when there is one."""
+    known = set(GLOBAL_SETTINGS.values()) | NODE_DATA | PYINFRA_DATA
+    lines = []
+    for name in sorted(set(data) - known):
+        if name.startswith("_"):
+            continue
+        close = get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}? " if close else ""
+        lines.append(
+            f"{name}: not a setting of this project; {hint}fix: correct or remove it in group_data/all.py "
+            "or inventory.py (group_data/all.py lists every setting)"
+        )
+    return lines
+
+
+def setting(default: Any = PydanticUndefined, *, fix: str, group_data: str | None = None, **constraints):
+    """A field of the spec, declared once: its default and constraints, the fix appended to every
+    error about it, and its group_data name where that differs from the field's."""
+    extra = {"group_data": group_data} if group_data else None
+    return Field(default, description=fix, json_schema_extra=extra, **constraints)
+
+
+class SpecError(PyinfraError):
+    """Bad inventory or group_data: raised before any operation is planned."""
+
+
+class Node(BaseModel):
+    """One machine: its name, wired address and roles."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = setting(
+        fix="in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters"
+    )
+    ip: IPv4Address = setting(fix="set cluster_ip for the node in inventory.py to its wired IPv4 address")
+    roles: frozenset[Role] = setting(
+        min_length=1, fix="list the node in the controller group, the compute group, or both, in inventory.py"
+    )
+    ssh_address: str
+    ssh_port: int = setting(
+        22, ge=1, le=65535, fix="set ssh_port for the node in inventory.py to a port between 1 and 65535"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"{value!r} is not a valid host name")
+        return value
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+    @property
+    def is_compute(self) -> bool:
+        return "compute" in self.roles
+
+
+class ResearchUser(BaseModel):
+    """A person's account: the same name, IDs and SSH keys on every node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_USERNAME.pattern)
+    uid: int = Field(ge=1000, le=59999)
+    gid: int | None = Field(None, ge=1000, le=59999)  # their own group; the uid when not given
+    keys: tuple[str, ...] = ()
+    sudo: bool = False
+
+    @field_validator("keys")
+    @classmethod
+    def _public_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not key.startswith(("ssh-", "ecdsa-", "sk-")) or len(key.split()) < 2:
+                raise ValueError(f"{key[:30]!r}... is not an OpenSSH public key")
+        return value
+
+    @property
+    def group_id(self) -> int:
+        return self.gid or self.uid
+
+
+class ResearchGroup(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field("researchers", pattern=_USERNAME.pattern)
+    gid: int = Field(2000, ge=1000, le=59999)
+
+
+class SharedDir(BaseModel):
+    """The directory every node sees the same: exported by the controller over NFS, mounted everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    path: str = Field("/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # the mount point on every node
+    export: str = Field("/srv/gpucluster/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # on the controller
+    mount_options: tuple[str, ...] = (
+        "nfsvers=4.2",
+        "hard",
+        "noatime",
+        "_netdev",
+        "nofail",
+        "x-systemd.automount",
+        "x-systemd.mount-timeout=30",
+    )
+
+    @model_validator(mode="after")
+    def _safe_to_boot(self) -> SharedDir:
+        missing = {"nofail", "x-systemd.automount"} - set(self.mount_options)
+        if missing:
+            raise ValueError(
+                f"mount_options lacks {', '.join(sorted(missing))}: without them a compute node's boot "
+                "waits for (or fails without) the controller; fix: keep both in shared_dir['mount_options']"
+            )
+        if self.path == self.export:
+            raise ValueError("path and export are the same folder; fix: mount the export at another path")
+        return self
+
+
+class UpgradeSettings(BaseModel):
+    """How upgrade.py takes each node out of service."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drain_timeout_s: int = Field(3600, ge=0)  # longest wait for a draining node's jobs to end
+    validate_timeout_s: int = Field(600, gt=0)  # longest wait for slurmd after the upgrade or reboot
+    nvidia: bool = False  # True: also upgrade the held NVIDIA packages (within their branch)
+
+
+class Firewall(BaseModel):
+    """The optional host firewall: inbound from the cluster subnet, SSH also from admin_sources."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    admin_sources: tuple[IPv4Network, ...] = ()  # where else SSH may come from (a VPN, an admin desk)
+
+
+class RestApi(BaseModel):
+    """slurmrestd on the controller, JWT only (steps/restapi.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(6820, ge=1024, le=65535)
+
+
+class WebView(BaseModel):
+    """The read-only web view of the cluster on the controller (steps/webview.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(8080, ge=1024, le=65535)
+    allow: tuple[IPv4Network, ...] = ()  # networks beyond cluster_network that may open it
+    refresh_s: int = Field(10, ge=2)
+
+
+class Bench(BaseModel):
+    """What bench.py measures, and where its results go (on the deploying machine)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: tuple[float, ...] = (1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6)  # DDP model sizes
+    hooks: tuple[Literal["none", "bf16", "powersgd"], ...] = ("none", "bf16", "powersgd")
+    batch: int = Field(32, gt=0)
+    steps: int = Field(20, gt=0)
+    allreduce_min_bytes: int = Field(1024, gt=0)
+    allreduce_max_bytes: int = Field(256 * 2**20, gt=0)
+    allreduce_iters: int = Field(20, gt=0)
+    experiments: int = Field(30, gt=0)  # the array of independent jobs
+    experiment_seconds: float = Field(10, gt=0)
+    shape_gbit: float | None = Field(None, gt=0)  # hold each link to this rate while it runs (tc)
+    link_gbit: float = Field(2.5, gt=0)  # the wired link rate the figures compare with
+    job_timeout_s: int = Field(1800, gt=0)
+    results: str = "bench-results"
+
+
+class SlurmNode(BaseModel):
+    """A compute node as slurm.conf and gres.conf describe it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    addr: IPv4Address
+    cpus: int
+    boards: int
+    sockets_per_board: int
+    cores_per_socket: int
+    threads_per_core: int
+    real_memory: int
+    gpus: int
+    gpu_files: str  # gres.conf File=, in Slurm's range syntax
+    reserved_cpus: int = 0  # kept from GPU jobs' default share (the controller's services)
+
+
+class ClusterSpec(BaseModel):
+    """The whole cluster as the deploy should make it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_name: str = setting(
+        fix=(
+            "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', starting "
+            "with a letter, at most 40 characters"
+        )
+    )
+    network: IPv4Network = setting(
+        group_data="cluster_network",
+        fix="set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
+    )
+    admin_user: str = setting(
+        group_data="ssh_user",
+        fix="set SSH_USER in inventory.py to the regular admin account created at install (not root)",
+    )
+    deployer_key: Path = setting(
+        group_data="deployer_ssh_key",
+        fix=(
+            "set deployer_ssh_key in group_data/all.py to your private key; create one with `ssh-keygen"
+            " -t ed25519` (the .pub file must sit beside it)"
+        ),
+    )
+    password_login: bool = setting(
+        False,
+        group_data="ssh_password_login",
+        fix="set ssh_password_login in group_data/all.py to True or False",
+    )
+    ntp_pools: tuple[str, ...] = setting(
+        (), fix="set ntp_pools in group_data/all.py to a list of NTP pool host names"
+    )
+    time_set_clock: bool = setting(True, fix="set time_set_clock in group_data/all.py to True or False")
+    gpus_per_node: int = setting(
+        1, ge=0, fix="set gpus_per_node in group_data/all.py to a whole number, 0 or more"
+    )
+    gpu_type: str = setting(
+        "rtx5090", fix="set gpu_type in group_data/all.py: lowercase letters, digits and '_' only"
+    )
+    munge_key_file: Path | None = setting(
+        None,
+        fix=(
+            "set munge_key_file in group_data/all.py to None (the controller makes the key) or to a "
+            "file of 32 to 1024 random bytes on the deploying machine"
+        ),
+    )
+    slurm_partition: str = setting(
+        "gpu",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        fix="set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
+    )
+    slurm_memory_margin: float = setting(
+        0.05, ge=0, le=0.5, fix="set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5"
+    )
+    slurm_controller_reserve: float = setting(
+        0.1, ge=0, le=0.5, fix="set slurm_controller_reserve in group_data/all.py to a fraction from 0 to 0.5"
+    )
+    slurm_options: dict[str, str | int | None] = setting(
+        {},
+        fix=(
+            "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value (None leaves a "
+            "key out)"
+        ),
+    )
+    fake_gpu_devices: bool = setting(
+        False, fix="leave fake_gpu_devices False on real machines (it is a rig-only stand-in)"
+    )
+    nvidia: NvidiaSettings = setting(
+        NvidiaSettings(),
+        fix=(
+            "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
+            "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, "
+            "desktop_display_manager)"
+        ),
+    )
+    service_accounts: dict[Literal["munge", "slurm"], int] = setting(
+        {"munge": 1001, "slurm": 1002},
+        fix=(
+            "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, IDs free on "
+            "every node"
+        ),
+    )
+    research_group: ResearchGroup = setting(
+        ResearchGroup(), fix="set research_group in group_data/all.py to {'name': ..., 'gid': ...}"
+    )
+    users: tuple[ResearchUser, ...] = setting(
+        (), fix="fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}"
+    )
+    clock_offset_limit_ms: float = setting(
+        50, gt=0, fix="set clock_offset_limit_ms in group_data/all.py to milliseconds above 0"
+    )
+    pytorch: bool = setting(True, fix="set pytorch in group_data/all.py to True or False")
+    torch_version: str = setting(
+        "2.9.1",
+        pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$",
+        fix="set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
+    )
+    torch_index_url: str = setting(
+        "https://download.pytorch.org/whl/cu128",
+        fix="set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
+    )
+    torch_wheelhouse: Path | None = setting(
+        None,
+        fix=(
+            "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels (collect them "
+            "with `pip download -d DIR torch==VERSION --index-url URL`)"
+        ),
+    )
+    torch_venv: str = setting(
+        "/opt/pytorch",
+        pattern=r"^/[A-Za-z0-9._/-]+$",
+        fix="set torch_venv in group_data/all.py to an absolute path",
+    )
+    shared: SharedDir = setting(
+        SharedDir(),
+        group_data="shared_dir",
+        fix="set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
+    )
+    upgrade: UpgradeSettings = setting(
+        UpgradeSettings(),
+        fix="set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
+    )
+    firewall: Firewall = setting(
+        Firewall(), fix="set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}"
+    )
+    accounting: bool = setting(True, fix="set accounting in group_data/all.py to True or False")
+    rest_api: RestApi = setting(
+        RestApi(), fix="set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}"
+    )
+    webview: WebView = setting(
+        WebView(), fix="set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}"
+    )
+    bench: Bench = setting(
+        Bench(), fix="set bench in group_data/all.py to a dict of the keys documented there"
+    )
+    nodes: tuple[Node, ...] = setting(min_length=1, fix="edit the node list in inventory.py")
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _valid_cluster_name(cls, value: str) -> str:
+        if not _CLUSTER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid cluster name")
+        return value
+
+    @field_validator("admin_user")
+    @classmethod
+    def _regular_user(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("the deploy must log in as a regular admin user, not root")
+        if not _USERNAME.match(value):
+            raise ValueError(f"{value!r} is not a valid user name")
+        return value
+
+    @field_validator("deployer_key")
+    @classmethod
+    def _key_pair_exists(cls, value: Path) -> Path:
+        value = value.expanduser()
+        for path in (value, value.with_name(value.name + ".pub")):
+            if not path.is_file():
+                raise ValueError(f"{path} does not exist")
+        return value
+
+    @field_validator("munge_key_file")
+    @classmethod
+    def _usable_munge_key(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"{value} does not exist")
+        if not 32 <= value.stat().st_size <= 1024:
+            raise ValueError(f"{value} holds {value.stat().st_size} bytes; munge needs 32 to 1024")
+        return value
+
+    @field_validator("torch_wheelhouse")
+    @classmethod
+    def _wheelhouse_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value.expanduser() if value else None
+
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> ClusterSpec:
+        names = [u.name for u in self.users]
+        ids = [u.uid for u in self.users] + list(self.service_accounts.values()) + [self.research_group.gid]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"users: {name!r} is listed twice; fix: list every person once")
+        for uid in sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(
+                f"users: ID {uid} is used twice among users, service_accounts and research_group; "
+                "fix: give each its own ID"
+            )
+        if set(self.service_accounts) != {"munge", "slurm"}:
+            raise ValueError("service_accounts: needs IDs for both munge and slurm; fix: set both")
+        return self
+
+    @model_validator(mode="after")
+    def _web_view_has_its_api(self) -> ClusterSpec:
+        if self.webview.enabled and not self.rest_api.enabled:
+            raise ValueError(
+                "webview: it reads slurmrestd; fix: enable rest_api or set webview['enabled'] False"
+            )
+        ports = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819}
+        ports["rest_api"] = self.rest_api.port
+        taken = [name for name, port in ports.items() if port == self.webview.port]
+        taken += [name for name, port in ports.items() if name != "rest_api" and port == self.rest_api.port]
+        if taken:
+            raise ValueError(
+                f"webview: port clash with {', '.join(taken)}; fix: give rest_api and webview their own ports"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _torch_drives_the_gpu(self) -> ClusterSpec:
+        if not self.pytorch:
+            return self
+        release = tuple(int(p) for p in self.torch_version.split("+")[0].split(".")[:2])
+        gpu = COMPATIBILITY.get(self.nvidia.gpu)
+        if gpu and gpu.compute_capability >= (12, 0) and release < (2, 7):  # first with sm_120 kernels
+            raise ValueError(
+                f"torch_version: {self.torch_version} has no kernels for the {gpu.name} (sm_120); "
+                "fix: set torch_version to 2.7.0 or newer, from the cu128 index"
+            )
+        if self.torch_wheelhouse and not any(self.torch_wheelhouse.glob(f"torch-{self.torch_version}*.whl")):
+            raise ValueError(
+                f"torch_wheelhouse: {self.torch_wheelhouse} holds no wheel of torch {self.torch_version}; "
+                f"fix: pip download -d {self.torch_wheelhouse} torch=={self.torch_version} --index-url "
+                f"{self.torch_index_url}"
+            )
+        return self
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _valid_gpu_type(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9_]+$", value):
+            raise ValueError(f"{value!r} is not a valid GRES type")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_nodes(self) -> ClusterSpec:
+        names = [n.name for n in self.nodes]
+        ips = [n.ip for n in self.nodes]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(
+                f"nodes: host name {name!r} is used twice; fix: give every node its own name in inventory.py"
+            )
+        for ip in sorted({i for i in ips if ips.count(i) > 1}):
+            dup = ", ".join(n.name for n in self.nodes if n.ip == ip)
+            raise ValueError(
+                f"nodes: cluster_ip {ip} is given to {dup}; "
+                "fix: give every node its own address in inventory.py"
+            )
+        reserved = (self.network.network_address, self.network.broadcast_address)
+        for node in self.nodes:
+            if node.ip not in self.network or node.ip in reserved:
+                raise ValueError(
+                    f"nodes: {node.name} cluster_ip {node.ip} is not a host address in cluster_network "
+                    f"{self.network}; fix: correct the address in inventory.py or cluster_network in "
+                    "group_data/all.py, so that all nodes share one subnet"
+                )
+        controllers = [n.name for n in self.nodes if n.is_controller]
+        if len(controllers) != 1:
+            raise ValueError(
+                f"nodes: exactly one node must be in the controller group, found {len(controllers)}"
+                + (f" ({', '.join(controllers)})" if controllers else "")
+                + "; fix: list exactly one node in the controller group in inventory.py"
+            )
+        if not any(n.is_compute for n in self.nodes):
+            raise ValueError(
+                "nodes: no node is in the compute group; fix: list nodes in compute in inventory.py"
+            )
+        return self
+
+    @property
+    def controller(self) -> Node:
+        return next(n for n in self.nodes if n.is_controller)
+
+    @property
+    def compute_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.is_compute)
+
+    @property
+    def deployer_public_key(self) -> str:
+        return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
+
+    def slurm_nodes(
+        self, hardware: Mapping[str, Mapping[str, Any]], found_gpus: Mapping[str, Any] | None = None
+    ) -> tuple[SlurmNode, ...]:
+        """slurm.conf node lines from each compute node's SlurmdHardware fact.
+
+        CPUs, sockets, cores and threads are hwloc's count, E-cores included (``slurmd -C`` leaves
+        them out from Slurm 23.02); RealMemory is slurmd's, held back by the margin, and on the
+        controller also by slurm_controller_reserve, which keeps that share of its memory (and of
+        its cores, from GPU jobs' default) for slurmctld, slurmdbd, MariaDB and the NFS server.
+        GPUs come from each node's NvidiaGpus fact where it lists any (real hardware), else from
+        gpus_per_node; the type string is always gpu_type.
+        """
+        nodes = []
+        for node in self.compute_nodes:
+            found = hardware[node.name]
+            topology = found["hwloc"]
+            boards = found.get("Boards", 1)
+            reserve = self.slurm_controller_reserve if node.is_controller else 0
+            gpus, files = gres_conf_gpus((found_gpus or {}).get(node.name), self.gpus_per_node)
+            nodes.append(
+                SlurmNode(
+                    name=node.name,
+                    addr=node.ip,
+                    cpus=topology["pus"],
+                    boards=boards,
+                    sockets_per_board=max(topology["packages"] // boards, 1),
+                    cores_per_socket=topology["cores"] // topology["packages"],
+                    threads_per_core=topology["pus"] // topology["cores"],
+                    real_memory=int(found["RealMemory"] * (1 - self.slurm_memory_margin) * (1 - reserve)),
+                    gpus=gpus,
+                    gpu_files=files,
+                    reserved_cpus=int(topology["pus"] * reserve),
+                )
+            )
+        return tuple(nodes)
+
+    def job_defaults(self, nodes: Iterable[SlurmNode]) -> dict[str, int]:
+        """What a job that asks for no CPUs or memory gets: memory per CPU, and for each GPU its
+        share of the node's CPUs and memory (the smallest share of any GPU node, so it fits on all).
+
+        Without DefCpuPerGPU a GPU job runs its data loaders on one core under ConstrainCores.
+        slurm.conf(5) calls DefMemPerGPU and DefMemPerCPU mutually exclusive, yet cons_tres gives a
+        GPU job without --mem its GPUs' memory and every other job DefMemPerCPU (job_test.c,
+        "memory set via GRES limit", in 22.05, 23.11 and 24.11); both are set.
+        """
+        nodes = list(nodes)
+        defaults = {"DefMemPerCPU": min(n.real_memory // n.cpus for n in nodes)}
+        with_gpus = [n for n in nodes if n.gpus]
+        if with_gpus:
+            defaults["DefCpuPerGPU"] = max(min((n.cpus - n.reserved_cpus) // n.gpus for n in with_gpus), 1)
+            defaults["DefMemPerGPU"] = min(n.real_memory // n.gpus for n in with_gpus)
+        return defaults
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    @classmethod
+    def from_hosts(cls, hosts: Iterable[tuple[str, Iterable[str], Mapping[str, Any]]]) -> ClusterSpec:
+        """Build and validate the spec from (name, groups, data) for each inventory host."""
+        hosts = list(hosts)
+        raw: dict[str, Any] = {}
+        problems: list[str] = sorted({line for _, _, data in hosts for line in unknown_settings(data)})
+        for field, key in GLOBAL_SETTINGS.items():
+            values = {repr(data.get(key)) for _, _, data in hosts if data.get(key) is not None}
+            if len(values) > 1:
+                problems.append(
+                    f"{key}: differs between hosts ({', '.join(sorted(values))}); "
+                    f"fix: set it once, in group_data/all.py"
+                )
+            for _, _, data in hosts:
+                if data.get(key) is not None:
+                    raw[field] = data.get(key)
+                    break
+        raw["nodes"] = [
+            {
+                "name": name,
+                "ip": data.get("cluster_ip"),
+                "roles": sorted({g for g in groups if g in ("controller", "compute")}),
+                "ssh_address": data.get("ssh_hostname") or data.get("cluster_ip") or name,
+                "ssh_port": data.get("ssh_port") or 22,
+            }
+            for name, groups, data in hosts
+        ]
+        try:
+            spec = cls.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_describe(exc, [n["name"] for n in raw["nodes"]], raw.get("users")))
+            spec = None
+        if problems:
+            raise SpecError(
+                "The cluster spec is invalid; nothing was changed on any host.\n  - "
+                + "\n  - ".join(problems)
+            )
+        return spec
+
+    @classmethod
+    def from_inventory(cls, inventory) -> ClusterSpec:
+        """Build the spec from a pyinfra inventory (group_data already merged into host data)."""
+        return cls.from_hosts((h.name, h.groups, h.data.dict()) for h in inventory)
+
+
+_NODE_SETTINGS = {"name": "host name", "ip": "cluster_ip", "roles": "groups", "ssh_port": "ssh_port"}
+
+
+# The cluster-wide settings (each field's group_data name) and each field's fix, from the fields.
+GLOBAL_SETTINGS = {
+    name: (field.json_schema_extra or {}).get("group_data", name)
+    for name, field in ClusterSpec.model_fields.items()
+    if name != "nodes"
+}
+FIXES = {
+    name: field.description
+    for model in (ClusterSpec, Node)
+    for name, field in model.model_fields.items()
+    if field.description
+}
+
+
+def _describe(exc: ValidationError, names: list[str], users: Any = None) -> list[str]:
+    """One line per error: where (the node, or the users entry), what, and how to fix it."""
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        field = str(loc[0]) if loc else "nodes"
+        where = GLOBAL_SETTINGS.get(field, field)
+        if loc[:1] == ["nodes"] and len(loc) >= 3:
+            field = str(loc[2])
+            where = f"{names[loc[1]]}: {_NODE_SETTINGS.get(field, field)}"
+        if loc[:1] == ["users"] and len(loc) >= 2 and isinstance(loc[1], int):
+            entry = users[loc[1]] if isinstance(users, list | tuple) and loc[1] < len(users) else {}
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            where = f"users entry {loc[1] + 1}" + (f" ({name!r})" if name else "")
+            where += "".join(f".{part}" for part in loc[2:])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "required setting is missing"
+        for prefix in ("nodes", "torch_version", "torch_wheelhouse", "users", "service_accounts", "webview"):
+            if message.startswith(f"{prefix}: "):
+                where, message = prefix, message.removeprefix(f"{prefix}: ")
+        fix = None if "fix:" in message else FIXES.get(field)
+        lines.append(f"{where}: {message}" + (f"; fix: {fix}" if fix else ""))
+    return lines
+
+
+_loaded: dict[int, ClusterSpec] = {}
+
+
+def current() -> ClusterSpec:
+    """The spec for the running pyinfra state, built and validated once."""
+    from pyinfra import state
+
+    key = id(state.inventory)
+    if key not in _loaded:
+        _loaded[key] = ClusterSpec.from_inventory(state.inventory)
+    return _loaded[key]

@@ -1,0 +1,106 @@
+"""The benchmark of bench.py, run through Slurm with the project's own job scripts.
+
+From the controller, as the admin user: an all-reduce sweep across every compute node, DDP steps
+on one node and on all of them for each model size and hook, and an array of short independent
+jobs. Each job writes its JSON on the node that ran its rank 0; the results are collected from
+every node into one folder on the deploying machine, where bench.report reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+from pyinfra import logger
+from pyinfra.api.exceptions import OperationError
+
+from model.spec import ClusterSpec
+from runbooks import remote
+from steps.jobs import BENCH_DIR, JOBS_DIR
+
+RUN_ID = time.strftime("%Y%m%d-%H%M%S")  # one per pyinfra run: this module is imported once
+
+# Run on each node: its result files and experiment outputs, as one JSON object {name: text}.
+COLLECT = """
+import glob, json, os
+os.chdir("{run_dir}")
+print(json.dumps({{f: open(f).read() for f in glob.glob("*.json") + glob.glob("experiment-*.out")}}))
+"""
+
+
+def _sbatch(spec: ClusterSpec, run_dir: str, args: str, what: str, output: str = "%x-%j.out") -> None:
+    """Submit one job and wait for its end (sbatch --wait); a failed job stops the benchmark."""
+    head = spec.controller.name
+    out = remote.run(
+        f"sbatch --wait --parsable -o {run_dir}/{output} {args}", head, timeout=spec.bench.job_timeout_s
+    )
+    job = out["output"].split(";")[0].strip()
+    if out["rc"] != 0:
+        log = remote.run(f"sh -c 'tail -c 2000 {run_dir}/*-{job}*.out'", head, timeout=30)["output"]
+        raise OperationError(f"benchmark job {job} failed ({what}): {out['output'][-300:]}\n{log}")
+    logger.info(f"  {what}: job {job} done")
+
+
+def backend_of(spec: ClusterSpec) -> str:
+    """NCCL on the GPUs, Gloo where the cluster has none (the rig)."""
+    return "nccl" if spec.nvidia.enabled and spec.gpus_per_node else "gloo"
+
+
+def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
+    """Run every part, then copy the results of every node into `results` on this machine."""
+    b = spec.bench
+    nodes = [n.name for n in spec.compute_nodes]
+    backend = backend_of(spec)
+    ddp = f"{JOBS_DIR}/ddp.sbatch"
+    logger.info(f"Benchmark on {', '.join(nodes)} ({backend}); results in {run_dir} on the nodes")
+
+    sizes = (
+        f"--min-bytes {b.allreduce_min_bytes} --max-bytes {b.allreduce_max_bytes} --iters {b.allreduce_iters}"
+    )
+    _sbatch(
+        spec,
+        run_dir,
+        f"-N {len(nodes)} {ddp} {BENCH_DIR}/allreduce.py --backend {backend} {sizes} "
+        f"--out {run_dir}/allreduce-{backend}-{len(nodes)}.json",
+        f"all-reduce sweep on {len(nodes)} nodes",
+    )
+    for params in b.params:
+        for count in sorted({1, len(nodes)}):
+            for hook in b.hooks if count > 1 else ["none"]:  # 1 node: the baseline
+                steps = "--steps 5 --warmup 3" if params >= 150e6 else f"--steps {b.steps} --warmup 3"
+                _sbatch(
+                    spec,
+                    run_dir,
+                    f"-N {count} -w {','.join(nodes[:count])} {ddp} {BENCH_DIR}/ddp_step.py "
+                    f"--params {params:g} --batch {b.batch} --hook {hook} --backend {backend} {steps} "
+                    f"--out {run_dir}/ddp-{hook}-{params:g}-{count}.json",
+                    f"DDP step, {params:g} parameters, {count} node(s), hook {hook}",
+                )
+    _sbatch(
+        spec,
+        run_dir,
+        f"--array=0-{b.experiments - 1} --gres=gpu:1 "
+        f"{JOBS_DIR}/experiments.sbatch {BENCH_DIR}/experiment.py --seconds {b.experiment_seconds:g}",
+        f"{b.experiments} independent {b.experiment_seconds:g} s jobs",
+        output="experiment-%A_%a.out",
+    )
+
+    results.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for node in nodes:
+        files = json.loads(
+            remote.run(f"python3 -c {shlex.quote(COLLECT.format(run_dir=run_dir))}", node, timeout=60)[
+                "output"
+            ]
+        )
+        for name, text in files.items():
+            if name.endswith(".json"):
+                (results / name).write_text(text)
+            else:  # an experiment's output: its last line is the JSON it printed
+                jobs += [
+                    json.loads(line) for line in text.splitlines() if line.startswith('{"kind": "experiment"')
+                ]
+    (results / "jobs.json").write_text(json.dumps(sorted(jobs, key=lambda j: j["start"]), indent=1) + "\n")
+    logger.info(f"Benchmark results copied to {results}")

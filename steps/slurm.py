@@ -1,0 +1,102 @@
+"""Slurm by role: slurmctld on the controller, slurmd on every compute node, the client everywhere.
+
+slurm.conf, gres.conf and cgroup.conf are rendered from templates and identical on every node.
+The node lines come from each node's own hardware (SlurmdHardware: `slurmd -C` and hwloc).
+Daemons restart only when their configuration changed, so a run that changes nothing restarts
+nothing.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+
+from facts.nvidia import NvidiaGpus
+from facts.slurm import SlurmdHardware, SlurmVersion
+from model.slurm_conf import PATHS, config_context
+from model.spec import ClusterSpec, current
+from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known
+from operations.render import render
+
+
+@deploy("Slurm")
+def configure(munge_key=()):
+    """Slurm's packages, configuration and daemons; `munge_key`: the operations that wrote this node's
+    munge key in this run (steps/munge.py)."""
+    spec = current()
+    node = spec.node(host.name)
+    packages = ["slurm-client"]
+    packages += ["slurmd", "hwloc-nox"] if node.is_compute else []  # hwloc-calc counts the E-cores
+    packages += ["slurmctld"] if node.is_controller else []
+    apt.packages(name="Install Slurm", packages=packages)
+
+    files.directory(name="Slurm log directory", path=PATHS.log_dir, user="slurm", group="slurm", mode="755")
+    if node.is_controller:
+        files.directory(
+            name="slurmctld state directory", path=PATHS.state_save, user="slurm", group="slurm", mode="755"
+        )
+    if node.is_compute:
+        files.directory(name="slurmd spool directory", path=PATHS.slurmd_spool, user="root", mode="755")
+
+    if skip_for_unreachable("slurm.conf, gres.conf and cgroup.conf", [n.name for n in spec.compute_nodes]):
+        configs = []  # they describe every node: written once all can be read
+    else:
+        configs = when_known(
+            "Write slurm.conf, gres.conf and cgroup.conf",
+            lambda: _discovered(spec),
+            lambda found: _write_configs(spec, *found),
+        )
+
+    if node.is_controller:
+        systemd.service(
+            name="Restart slurmctld for its new configuration",
+            service="slurmctld",
+            restarted=True,
+            _if=did_change(configs),
+        )
+        keep_running("Run slurmctld", "slurmctld")
+    if node.is_compute:
+        systemd.service(
+            name="Restart slurmd for its new configuration",
+            service="slurmd",
+            restarted=True,
+            _if=did_change(configs),
+        )
+        keep_running("Run slurmd", "slurmd")
+        # A node that could not authenticate is DOWN, and slurmctld asks a DOWN node to register only
+        # about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): minutes. slurmd registers as it starts.
+        new_key = did_change(list(munge_key))
+        systemd.service(
+            name="Restart slurmd to register with the new munge key",
+            service="slurmd",
+            restarted=True,
+            _if=lambda: new_key() and not did_change(configs)(),
+        )
+
+
+def _discovered(spec: ClusterSpec):
+    """Every compute node's `slurmd -C` and this node's Slurm release, or None before slurmd exists."""
+    hardware = {n.name: node_fact(n.name, SlurmdHardware) for n in spec.compute_nodes}
+    version = host.get_fact(SlurmVersion)
+    if version is None or None in hardware.values():
+        return None
+    return hardware, version
+
+
+def _write_configs(spec: ClusterSpec, hardware, version):
+    found_gpus = {n.name: node_fact(n.name, NvidiaGpus) for n in spec.compute_nodes}
+    context = config_context(spec, spec.slurm_nodes(hardware, found_gpus), version)
+    return [
+        files.put(
+            name=f"Write {PATHS.conf_dir}/{name}",
+            src=StringIO(render(f"{name}.j2", **context)),
+            dest=f"{PATHS.conf_dir}/{name}",
+            user="root",
+            group="root",
+            mode="644",
+        )
+        for name in ("slurm.conf", "gres.conf", "cgroup.conf")
+    ]

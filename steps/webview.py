@@ -1,0 +1,57 @@
+"""The web view on the controller: nodes, queue, running and recent jobs, refreshing by itself.
+
+webview/app.py is a small standard-library server (no pip on the node) run by systemd as its own
+user. It reads slurmrestd with a short-lived token from `scontrol token` that it renews itself,
+and sends the browser rendered HTML and JSON only, never the token. It listens on the
+controller's cluster address and answers clients in cluster_network (and webview.allow) only.
+Built rather than Slurm-web: its current releases need Slurm 24.05 or newer (Ubuntu 24.04 ships
+23.11, Debian 12 22.05), and it brings an agent, a gateway that logs users in against LDAP, and
+packages from its vendor's repository; a read-only page for a three-node lab needs none of that.
+"""
+
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, systemd
+
+from model.spec import current
+from operations.accounts import system_user
+from operations.plan import did_change, keep_running
+from operations.render import render
+
+SOURCE = Path(__file__).resolve().parent.parent / "webview" / "app.py"
+APP = "/usr/local/lib/gpucluster/webview.py"
+USER = "gpucluster-web"
+UNIT = "gpucluster-webview.service"
+TOKEN_LIFESPAN_S = 600  # renewed after two thirds
+
+
+@deploy("Web view")
+def configure():
+    spec = current()
+    if not spec.node(host.name).is_controller:
+        return
+    system_user(USER)
+    files.directory(name=f"{Path(APP).parent}", path=str(Path(APP).parent), mode="755")
+    app = files.put(name=f"Install {APP}", src=str(SOURCE), dest=APP, mode="644")
+    allow = [str(spec.network), *(str(net) for net in spec.webview.allow)]
+    unit = files.put(
+        name=f"Write {UNIT}",
+        src=StringIO(
+            render(
+                f"{UNIT}.j2", spec=spec, user=USER, app=APP, allow=allow, token_lifespan_s=TOKEN_LIFESPAN_S
+            )
+        ),
+        dest=f"/etc/systemd/system/{UNIT}",
+        mode="644",
+    )
+    systemd.daemon_reload(name="Read the web view's unit", _if=unit.did_change)
+    systemd.service(
+        name="Restart the web view for its new version",
+        service=UNIT,
+        restarted=True,
+        _if=did_change([app, unit]),
+    )
+    keep_running("Run the web view", UNIT)
