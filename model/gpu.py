@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from model.setting import setting
 
 Version = tuple[int, int]
 
@@ -109,19 +111,29 @@ CUDA_MIN_DRIVER = {11: 450, 12: 525, 13: 580}
 
 
 class NvidiaSettings(BaseModel):
-    """group_data's ``nvidia`` dict: the GPU model, driver and CUDA for every node, and node0's desktop."""
+    """group_data's ``nvidia`` dict: the GPU model, driver and CUDA for every node."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
-    gpu: str = "NVIDIA GeForce RTX 5090"
-    driver_branch: int = Field(580, ge=100)
-    driver_flavour: Literal["open", "proprietary"] = "open"
-    driver_packages: tuple[str, ...] = ()  # empty: chosen from the branch, flavour and OS
-    cuda: str = Field("12.8", pattern=r"^\d+\.\d+$")
-    reboot: bool = True
-    desktop: Literal["none", "gnome-minimal", "cinnamon"] = "none"
-    desktop_display_manager: bool = False
+    enabled: bool = setting(True, doc="False: leave the driver and CUDA to someone else (the rig does)")
+    gpu: str = setting(
+        "NVIDIA GeForce RTX 5090", doc="the GPU model as nvidia-smi names it; a row of model/gpu.py's table"
+    )
+    driver_branch: int = setting(
+        580, ge=100, doc="the driver branch (Ubuntu: nvidia-driver-580-open from the Ubuntu archive)"
+    )
+    driver_flavour: Literal["open", "proprietary"] = setting(
+        "open", doc='"open" or "proprietary" kernel modules (Blackwell needs the open ones)'
+    )
+    driver_packages: tuple[str, ...] = setting(
+        (), doc="empty: chosen from the branch, flavour and OS; or name the packages here"
+    )
+    cuda: str = setting(
+        "12.8", pattern=r"^\d+\.\d+$", doc="the toolkit alone: cuda-toolkit-12-8 from NVIDIA's repository"
+    )
+    reboot: bool = setting(
+        True, doc="reboot a node (one at a time) only when its installed driver is not the loaded one"
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -134,6 +146,10 @@ class NvidiaSettings(BaseModel):
             for err in exc.errors():
                 message = err["msg"].removeprefix("Value error, ")
                 where = ".".join(map(str, err["loc"]))
+                if err["type"] == "extra_forbidden" and where.startswith("desktop"):
+                    message = (
+                        "the desktop is a setting of its own; fix: set desktop = {...} in group_data/all.py"
+                    )
                 lines.append(f"{where}: {message}" if where else message)
             raise ValueError("\n  - nvidia: ".join(lines)) from None
 

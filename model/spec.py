@@ -3,7 +3,8 @@
 Every op reads the cluster from here and nowhere else. It is built and checked once, before any
 operation is planned, so bad input stops the run with a message that names the field and the fix
 while nothing on any host has changed. Each setting is declared once, as a field made by
-setting(): its type, default and constraints, the fix for a wrong value and its group_data name.
+setting() (model/setting.py) in one of the parts that mirror group_data/all.py's sections (PARTS);
+docs/settings.md lists them all, made from here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticUndefined
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from model.gpu import COMPATIBILITY, NvidiaSettings
 from model.gpu_node import gres_conf_gpus
+from model.setting import setting
 
 Role = Literal["controller", "compute"]
 
@@ -29,11 +30,6 @@ Role = Literal["controller", "compute"]
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-
-# Cluster-wide settings: the spec field and the group_data name it is read from.
-
-# How to fix each field, appended to every error about it.
-
 
 # Host data that is not a setting of this project, yet belongs there: the inventory's per-node
 # cluster_ip, pyinfra's connector data (ssh_user, ssh_key, ...) and its operation arguments
@@ -60,13 +56,6 @@ def unknown_settings(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def setting(default: Any = PydanticUndefined, *, fix: str, group_data: str | None = None, **constraints):
-    """A field of the spec, declared once: its default and constraints, the fix appended to every
-    error about it, and its group_data name where that differs from the field's."""
-    extra = {"group_data": group_data} if group_data else None
-    return Field(default, description=fix, json_schema_extra=extra, **constraints)
-
-
 class SpecError(PyinfraError):
     """Bad inventory or group_data: raised before any operation is planned."""
 
@@ -77,15 +66,24 @@ class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = setting(
-        fix="in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters"
+        doc="the node's host name",
+        fix="in inventory.py use a lowercase host name: letters, digits and '-', at most 63 characters",
     )
-    ip: IPv4Address = setting(fix="set cluster_ip for the node in inventory.py to its wired IPv4 address")
+    ip: IPv4Address = setting(
+        doc="its wired address", fix="set cluster_ip for the node in inventory.py to its wired IPv4 address"
+    )
     roles: frozenset[Role] = setting(
-        min_length=1, fix="list the node in the controller group, the compute group, or both, in inventory.py"
+        min_length=1,
+        doc="controller, compute, or both",
+        fix="list the node in the controller group, the compute group, or both, in inventory.py",
     )
     ssh_address: str
     ssh_port: int = setting(
-        22, ge=1, le=65535, fix="set ssh_port for the node in inventory.py to a port between 1 and 65535"
+        22,
+        ge=1,
+        le=65535,
+        doc="the port its sshd listens on",
+        fix="set ssh_port for the node in inventory.py to a port between 1 and 65535",
     )
 
     @field_validator("name")
@@ -109,11 +107,11 @@ class ResearchUser(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=_USERNAME.pattern)
-    uid: int = Field(ge=1000, le=59999)
-    gid: int | None = Field(None, ge=1000, le=59999)  # their own group; the uid when not given
-    keys: tuple[str, ...] = ()
-    sudo: bool = False
+    name: str = setting(pattern=_USERNAME.pattern, doc="the login name")
+    uid: int = setting(ge=1000, le=59999, doc="the same user ID on every node")
+    gid: int | None = setting(None, ge=1000, le=59999, doc="their own group's ID; the uid when not given")
+    keys: tuple[str, ...] = setting((), doc="their OpenSSH public keys")
+    sudo: bool = setting(False, doc="True: also an administrator (the sudo group)")
 
     @field_validator("keys")
     @classmethod
@@ -131,8 +129,8 @@ class ResearchUser(BaseModel):
 class ResearchGroup(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field("researchers", pattern=_USERNAME.pattern)
-    gid: int = Field(2000, ge=1000, le=59999)
+    name: str = setting("researchers", pattern=_USERNAME.pattern, doc="the group every research user is in")
+    gid: int = setting(2000, ge=1000, le=59999, doc="its ID, the same on every node")
 
 
 class SharedDir(BaseModel):
@@ -140,17 +138,25 @@ class SharedDir(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
-    path: str = Field("/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # the mount point on every node
-    export: str = Field("/srv/gpucluster/shared", pattern=r"^/[A-Za-z0-9._/-]+$")  # on the controller
-    mount_options: tuple[str, ...] = (
-        "nfsvers=4.2",
-        "hard",
-        "noatime",
-        "_netdev",
-        "nofail",
-        "x-systemd.automount",
-        "x-systemd.mount-timeout=30",
+    enabled: bool = setting(True, doc="False: no shared directory (the rig: its kernel has no NFS)")
+    path: str = setting("/shared", pattern=r"^/[A-Za-z0-9._/-]+$", doc="the mount point on every node")
+    export: str = setting(
+        "/srv/gpucluster/shared", pattern=r"^/[A-Za-z0-9._/-]+$", doc="the exported folder on the controller"
+    )
+    mount_options: tuple[str, ...] = setting(
+        (
+            "nfsvers=4.2",
+            "hard",
+            "noatime",
+            "_netdev",
+            "nofail",
+            "x-systemd.automount",
+            "x-systemd.mount-timeout=30",
+        ),
+        doc=(
+            "compute nodes boot without node0 (nofail, automount) and I/O waits for it (hard); nofail and "
+            "x-systemd.automount are required"
+        ),
     )
 
     @model_validator(mode="after")
@@ -166,14 +172,33 @@ class SharedDir(BaseModel):
         return self
 
 
+class Desktop(BaseModel):
+    """node0's optional desktop (steps/desktop.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["none", "gnome-minimal", "cinnamon"] = setting(
+        "none", doc='"none", "gnome-minimal" (ubuntu-desktop-minimal) or "cinnamon"'
+    )
+    display_manager: bool = setting(
+        False, doc="True: start it at boot; False: boot to the console, the GPU stays free for jobs"
+    )
+
+
 class UpgradeSettings(BaseModel):
     """How upgrade.py takes each node out of service."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    drain_timeout_s: int = Field(3600, ge=0)  # longest wait for a draining node's jobs to end
-    validate_timeout_s: int = Field(600, gt=0)  # longest wait for slurmd after the upgrade or reboot
-    nvidia: bool = False  # True: also upgrade the held NVIDIA packages (within their branch)
+    drain_timeout_s: int = setting(
+        3600, ge=0, doc="longest wait for a draining node's jobs; then it stops, the node resumed"
+    )
+    validate_timeout_s: int = setting(
+        600, gt=0, doc="longest wait for slurmd to be back after the upgrade or reboot"
+    )
+    nvidia: bool = setting(
+        False, doc="True: also upgrade the held NVIDIA driver packages, within their branch"
+    )
 
 
 class Firewall(BaseModel):
@@ -181,8 +206,10 @@ class Firewall(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = False
-    admin_sources: tuple[IPv4Network, ...] = ()  # where else SSH may come from (a VPN, an admin desk)
+    enabled: bool = setting(False, doc="True: nftables lets in only the cluster subnet (and SSH from below)")
+    admin_sources: tuple[IPv4Network, ...] = setting(
+        (), doc="networks SSH may also come from (a VPN, an admin desk)"
+    )
 
 
 class RestApi(BaseModel):
@@ -190,8 +217,8 @@ class RestApi(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
-    port: int = Field(6820, ge=1024, le=65535)
+    enabled: bool = setting(True, doc="slurmrestd on the controller's cluster address, JWT only")
+    port: int = setting(6820, ge=1024, le=65535, doc="its port")
 
 
 class WebView(BaseModel):
@@ -199,10 +226,12 @@ class WebView(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
-    port: int = Field(8080, ge=1024, le=65535)
-    allow: tuple[IPv4Network, ...] = ()  # networks beyond cluster_network that may open it
-    refresh_s: int = Field(10, ge=2)
+    enabled: bool = setting(True, doc="http://node0:PORT/ from the cluster network")
+    port: int = setting(8080, ge=1024, le=65535, doc="its port")
+    allow: tuple[IPv4Network, ...] = setting(
+        (), doc="networks beyond cluster_network that may open it (wider: a reverse proxy with a login)"
+    )
+    refresh_s: int = setting(10, ge=2, doc="how often the page refreshes itself")
 
 
 class Bench(BaseModel):
@@ -210,19 +239,25 @@ class Bench(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    params: tuple[float, ...] = (1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6)  # DDP model sizes
-    hooks: tuple[Literal["none", "bf16", "powersgd"], ...] = ("none", "bf16", "powersgd")
-    batch: int = Field(32, gt=0)
-    steps: int = Field(20, gt=0)
-    allreduce_min_bytes: int = Field(1024, gt=0)
-    allreduce_max_bytes: int = Field(256 * 2**20, gt=0)
-    allreduce_iters: int = Field(20, gt=0)
-    experiments: int = Field(30, gt=0)  # the array of independent jobs
-    experiment_seconds: float = Field(10, gt=0)
-    shape_gbit: float | None = Field(None, gt=0)  # hold each link to this rate while it runs (tc)
-    link_gbit: float = Field(2.5, gt=0)  # the wired link rate the figures compare with
-    job_timeout_s: int = Field(1800, gt=0)
-    results: str = "bench-results"
+    params: tuple[float, ...] = setting(
+        (1e6, 4e6, 16e6, 64e6, 150e6, 350e6, 500e6), doc="DDP model sizes (parameters)"
+    )
+    hooks: tuple[Literal["none", "bf16", "powersgd"], ...] = setting(
+        ("none", "bf16", "powersgd"), doc="DDP communication hooks on the multi-node runs"
+    )
+    batch: int = setting(32, gt=0, doc="samples per GPU and step")
+    steps: int = setting(20, gt=0, doc="timed DDP steps per run")
+    allreduce_min_bytes: int = setting(1024, gt=0, doc="the all-reduce sweep's smallest message")
+    allreduce_max_bytes: int = setting(256 * 2**20, gt=0, doc="and its largest")
+    allreduce_iters: int = setting(20, gt=0, doc="all-reduces timed per message size")
+    experiments: int = setting(30, gt=0, doc="the array of independent jobs, one GPU each")
+    experiment_seconds: float = setting(10, gt=0, doc="how long each of them runs")
+    shape_gbit: float | None = setting(
+        None, gt=0, doc="hold each node's link to this rate while it runs (tc tbf); None: as wired"
+    )
+    link_gbit: float = setting(2.5, gt=0, doc="the wired link rate the bandwidth figures compare with")
+    job_timeout_s: int = setting(1800, gt=0, doc="longest wait for one benchmark job")
+    results: str = setting("bench-results", doc="the results folder, on the deploying machine")
 
 
 class SlurmNode(BaseModel):
@@ -243,144 +278,28 @@ class SlurmNode(BaseModel):
     reserved_cpus: int = 0  # kept from GPU jobs' default share (the controller's services)
 
 
-class ClusterSpec(BaseModel):
-    """The whole cluster as the deploy should make it."""
+class ClusterPart(BaseModel):
+    """The cluster: its name and wired subnet (the nodes and the admin user are in inventory.py)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cluster_name: str = setting(
+        doc="Slurm's ClusterName, and the name accounting keeps jobs under",
         fix=(
             "set cluster_name in group_data/all.py: lowercase letters, digits, '-' or '_', starting "
             "with a letter, at most 40 characters"
-        )
+        ),
     )
     network: IPv4Network = setting(
         group_data="cluster_network",
+        doc="the wired subnet; every cluster_ip must lie in it, and only it reaches the cluster's daemons",
         fix="set cluster_network in group_data/all.py to the wired subnet, e.g. '192.168.1.0/24'",
     )
     admin_user: str = setting(
         group_data="ssh_user",
+        doc="the regular admin account the deploy logs in as and runs sudo from (inventory.py)",
         fix="set SSH_USER in inventory.py to the regular admin account created at install (not root)",
     )
-    deployer_key: Path = setting(
-        group_data="deployer_ssh_key",
-        fix=(
-            "set deployer_ssh_key in group_data/all.py to your private key; create one with `ssh-keygen"
-            " -t ed25519` (the .pub file must sit beside it)"
-        ),
-    )
-    password_login: bool = setting(
-        False,
-        group_data="ssh_password_login",
-        fix="set ssh_password_login in group_data/all.py to True or False",
-    )
-    ntp_pools: tuple[str, ...] = setting(
-        (), fix="set ntp_pools in group_data/all.py to a list of NTP pool host names"
-    )
-    time_set_clock: bool = setting(True, fix="set time_set_clock in group_data/all.py to True or False")
-    gpus_per_node: int = setting(
-        1, ge=0, fix="set gpus_per_node in group_data/all.py to a whole number, 0 or more"
-    )
-    gpu_type: str = setting(
-        "rtx5090", fix="set gpu_type in group_data/all.py: lowercase letters, digits and '_' only"
-    )
-    munge_key_file: Path | None = setting(
-        None,
-        fix=(
-            "set munge_key_file in group_data/all.py to None (the controller makes the key) or to a "
-            "file of 32 to 1024 random bytes on the deploying machine"
-        ),
-    )
-    slurm_partition: str = setting(
-        "gpu",
-        pattern=r"^[A-Za-z0-9_-]+$",
-        fix="set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
-    )
-    slurm_memory_margin: float = setting(
-        0.05, ge=0, le=0.5, fix="set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5"
-    )
-    slurm_controller_reserve: float = setting(
-        0.1, ge=0, le=0.5, fix="set slurm_controller_reserve in group_data/all.py to a fraction from 0 to 0.5"
-    )
-    slurm_options: dict[str, str | int | None] = setting(
-        {},
-        fix=(
-            "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value (None leaves a "
-            "key out)"
-        ),
-    )
-    fake_gpu_devices: bool = setting(
-        False, fix="leave fake_gpu_devices False on real machines (it is a rig-only stand-in)"
-    )
-    nvidia: NvidiaSettings = setting(
-        NvidiaSettings(),
-        fix=(
-            "set nvidia in group_data/all.py to a dict of the keys documented there (enabled, gpu, "
-            "driver_branch, driver_flavour, driver_packages, cuda, reboot, desktop, "
-            "desktop_display_manager)"
-        ),
-    )
-    service_accounts: dict[Literal["munge", "slurm"], int] = setting(
-        {"munge": 1001, "slurm": 1002},
-        fix=(
-            "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, IDs free on "
-            "every node"
-        ),
-    )
-    research_group: ResearchGroup = setting(
-        ResearchGroup(), fix="set research_group in group_data/all.py to {'name': ..., 'gid': ...}"
-    )
-    users: tuple[ResearchUser, ...] = setting(
-        (), fix="fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}"
-    )
-    clock_offset_limit_ms: float = setting(
-        50, gt=0, fix="set clock_offset_limit_ms in group_data/all.py to milliseconds above 0"
-    )
-    pytorch: bool = setting(True, fix="set pytorch in group_data/all.py to True or False")
-    torch_version: str = setting(
-        "2.9.1",
-        pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$",
-        fix="set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
-    )
-    torch_index_url: str = setting(
-        "https://download.pytorch.org/whl/cu128",
-        fix="set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
-    )
-    torch_wheelhouse: Path | None = setting(
-        None,
-        fix=(
-            "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels (collect them "
-            "with `pip download -d DIR torch==VERSION --index-url URL`)"
-        ),
-    )
-    torch_venv: str = setting(
-        "/opt/pytorch",
-        pattern=r"^/[A-Za-z0-9._/-]+$",
-        fix="set torch_venv in group_data/all.py to an absolute path",
-    )
-    shared: SharedDir = setting(
-        SharedDir(),
-        group_data="shared_dir",
-        fix="set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
-    )
-    upgrade: UpgradeSettings = setting(
-        UpgradeSettings(),
-        fix="set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
-    )
-    firewall: Firewall = setting(
-        Firewall(), fix="set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}"
-    )
-    accounting: bool = setting(True, fix="set accounting in group_data/all.py to True or False")
-    rest_api: RestApi = setting(
-        RestApi(), fix="set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}"
-    )
-    webview: WebView = setting(
-        WebView(), fix="set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}"
-    )
-    bench: Bench = setting(
-        Bench(), fix="set bench in group_data/all.py to a dict of the keys documented there"
-    )
-    nodes: tuple[Node, ...] = setting(min_length=1, fix="edit the node list in inventory.py")
 
     @field_validator("cluster_name")
     @classmethod
@@ -398,6 +317,27 @@ class ClusterSpec(BaseModel):
             raise ValueError(f"{value!r} is not a valid user name")
         return value
 
+
+class SshPart(BaseModel):
+    """SSH: the deploying machine's key pair, and whether password login stays on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deployer_key: Path = setting(
+        group_data="deployer_ssh_key",
+        doc="the deploying machine's private key; its public key is authorized for the admin user",
+        fix=(
+            "set deployer_ssh_key in group_data/all.py to your private key; create one with `ssh-keygen"
+            " -t ed25519` (the .pub file must sit beside it)"
+        ),
+    )
+    password_login: bool = setting(
+        False,
+        group_data="ssh_password_login",
+        doc="False: password login is switched off once key login is proven; True: leave it on",
+        fix="set ssh_password_login in group_data/all.py to True or False",
+    )
+
     @field_validator("deployer_key")
     @classmethod
     def _key_pair_exists(cls, value: Path) -> Path:
@@ -406,6 +346,135 @@ class ClusterSpec(BaseModel):
             if not path.is_file():
                 raise ValueError(f"{path} does not exist")
         return value
+
+    @property
+    def deployer_public_key(self) -> str:
+        return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
+
+
+class TimePart(BaseModel):
+    """Time: node0 serves the cluster's time; every node also uses the pools when reachable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ntp_pools: tuple[str, ...] = setting(
+        ("ntp.ubuntu.com",),
+        doc="NTP pools every node uses when reachable",
+        fix="set ntp_pools in group_data/all.py to a list of NTP pool host names",
+    )
+    time_set_clock: bool = setting(
+        True,
+        doc="False only where the clock is not the node's own (containers)",
+        fix="set time_set_clock in group_data/all.py to True or False",
+    )
+    clock_offset_limit_ms: float = setting(
+        50,
+        gt=0,
+        doc="audit.py fails a node whose clock is further off than this (munge needs close clocks)",
+        fix="set clock_offset_limit_ms in group_data/all.py to milliseconds above 0",
+    )
+
+
+class GpuPart(BaseModel):
+    """GPUs: how many per node, the type jobs ask for, and the NVIDIA driver and CUDA that drive them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpus_per_node: int = setting(
+        1,
+        ge=0,
+        doc="GPUs per node where the driver does not list them (the rig, a first run)",
+        fix="set gpus_per_node in group_data/all.py to a whole number, 0 or more",
+    )
+    gpu_type: str = setting(
+        "rtx5090",
+        doc="the GRES type jobs ask for: --gres=gpu:rtx5090:1",
+        fix="set gpu_type in group_data/all.py: lowercase letters, digits and '_' only",
+    )
+    nvidia: NvidiaSettings = setting(
+        NvidiaSettings(),
+        doc=(
+            "the NVIDIA driver and CUDA, checked against the GPU before any host is touched: an RTX 5090 "
+            "needs branch 570 or newer with the open modules and CUDA 12.8 or newer; the driver packages "
+            "are held (apt-mark hold)"
+        ),
+        fix=(
+            "set nvidia in group_data/all.py to a dict of the keys in docs/settings.md (enabled, gpu, "
+            "driver_branch, driver_flavour, driver_packages, cuda, reboot)"
+        ),
+    )
+    fake_gpu_devices: bool = setting(
+        False,
+        doc="rig only: stand-in /dev/nvidia* nodes so slurmd loads gres.conf without a GPU",
+        fix="leave fake_gpu_devices False on real machines (it is a rig-only stand-in)",
+    )
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _valid_gpu_type(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9_]+$", value):
+            raise ValueError(f"{value!r} is not a valid GRES type")
+        return value
+
+
+class SlurmPart(BaseModel):
+    """Slurm: munge's key, the partition, the node lines' margins, slurm.conf's own keys, accounting
+    and the REST API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    munge_key_file: Path | None = setting(
+        None,
+        doc="None: the controller makes the key; or a file on the deploying machine (never in git)",
+        fix=(
+            "set munge_key_file in group_data/all.py to None (the controller makes the key) or to a "
+            "file of 32 to 1024 random bytes on the deploying machine"
+        ),
+    )
+    slurm_partition: str = setting(
+        "gpu",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        doc="the one partition, holding every compute node",
+        fix="set slurm_partition in group_data/all.py: letters, digits, '-' or '_'",
+    )
+    slurm_memory_margin: float = setting(
+        0.05,
+        ge=0,
+        le=0.5,
+        doc="RealMemory is held this fraction below what `slurmd -C` reports",
+        fix="set slurm_memory_margin in group_data/all.py to a fraction from 0 to 0.5",
+    )
+    slurm_controller_reserve: float = setting(
+        0.1,
+        ge=0,
+        le=0.5,
+        doc=(
+            "the share of the controller's cores (from GPU jobs' default) and memory kept for slurmctld, "
+            "slurmdbd, MariaDB and the NFS server"
+        ),
+        fix="set slurm_controller_reserve in group_data/all.py to a fraction from 0 to 0.5",
+    )
+    slurm_options: dict[str, str | int | None] = setting(
+        {},
+        doc=(
+            "slurm.conf keys as written there: a key templates/slurm.conf.j2 writes takes this value in its "
+            "place, None leaves it out, any other key is added"
+        ),
+        fix=(
+            "set slurm_options in group_data/all.py to a dict of slurm.conf Key: value (None leaves a "
+            "key out)"
+        ),
+    )
+    accounting: bool = setting(
+        True,
+        doc="MariaDB and slurmdbd on the controller: sacct keeps finished jobs and their GPUs",
+        fix="set accounting in group_data/all.py to True or False",
+    )
+    rest_api: RestApi = setting(
+        RestApi(),
+        doc="slurmrestd on the controller, JWT only (tokens: `scontrol token lifespan=SECONDS`)",
+        fix="set rest_api in group_data/all.py to {'enabled': bool, 'port': 1024-65535}",
+    )
 
     @field_validator("munge_key_file")
     @classmethod
@@ -419,6 +488,44 @@ class ClusterSpec(BaseModel):
             raise ValueError(f"{value} holds {value.stat().st_size} bytes; munge needs 32 to 1024")
         return value
 
+
+class TorchPart(BaseModel):
+    """PyTorch: one virtual environment at the same path on every node, the same release everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pytorch: bool = setting(
+        True, doc="False: no PyTorch", fix="set pytorch in group_data/all.py to True or False"
+    )
+    torch_version: str = setting(
+        "2.9.1",
+        pattern=r"^\d+\.\d+(\.\d+)?(\+[a-z0-9.]+)?$",
+        doc="2.7.0 is the first release with RTX 5090 (sm_120) kernels, from the cu128 index",
+        fix="set torch_version in group_data/all.py to 2.7.0 or newer for an RTX 5090",
+    )
+    torch_index_url: str = setting(
+        "https://download.pytorch.org/whl/cu128",
+        doc="the wheel index of the CUDA build",
+        fix="set torch_index_url in group_data/all.py to the wheel index of your CUDA build",
+    )
+    torch_venv: str = setting(
+        "/opt/pytorch",
+        pattern=r"^/[A-Za-z0-9._/-]+$",
+        doc="the virtual environment, the same path on every node",
+        fix="set torch_venv in group_data/all.py to an absolute path",
+    )
+    torch_wheelhouse: Path | None = setting(
+        None,
+        doc=(
+            "None: each node downloads from the index; a folder on the deploying machine: install offline "
+            "from wheels collected there once, copied to the nodes"
+        ),
+        fix=(
+            "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels (collect them "
+            "with `pip download -d DIR torch==VERSION --index-url URL`)"
+        ),
+    )
+
     @field_validator("torch_wheelhouse")
     @classmethod
     def _wheelhouse_exists(cls, value: Path | None) -> Path | None:
@@ -426,8 +533,33 @@ class ClusterSpec(BaseModel):
             raise ValueError(f"{value} is not a folder")
         return value.expanduser() if value else None
 
+
+class AccountsPart(BaseModel):
+    """Accounts: the same IDs on every node (Slurm runs tasks as the submitter's numeric UID)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service_accounts: dict[Literal["munge", "slurm"], int] = setting(
+        {"munge": 1001, "slurm": 1002},
+        doc="munge's and slurm's IDs, made before their packages would choose their own (the guide's 1002)",
+        fix=(
+            "set service_accounts in group_data/all.py to {'munge': UID, 'slurm': UID}, IDs free on "
+            "every node"
+        ),
+    )
+    research_group: ResearchGroup = setting(
+        ResearchGroup(),
+        doc="the group every research user is in",
+        fix="set research_group in group_data/all.py to {'name': ..., 'gid': ...}",
+    )
+    users: tuple[ResearchUser, ...] = setting(
+        (),
+        doc="research users; removing one removes their access on every node (their files stay)",
+        fix="fix the users list in group_data/all.py: each {'name', 'uid', 'gid', 'keys', 'sudo'}",
+    )
+
     @model_validator(mode="after")
-    def _distinct_accounts(self) -> ClusterSpec:
+    def _distinct_accounts(self) -> AccountsPart:
         names = [u.name for u in self.users]
         ids = [u.uid for u in self.users] + list(self.service_accounts.values()) + [self.research_group.gid]
         for name in sorted({n for n in names if names.count(n) > 1}):
@@ -440,6 +572,81 @@ class ClusterSpec(BaseModel):
         if set(self.service_accounts) != {"munge", "slurm"}:
             raise ValueError("service_accounts: needs IDs for both munge and slurm; fix: set both")
         return self
+
+
+class ServicesPart(BaseModel):
+    """Services on node0 beside Slurm: the shared directory, the web view and the optional desktop."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shared: SharedDir = setting(
+        SharedDir(),
+        group_data="shared_dir",
+        doc="node0 exports `export` over NFS to cluster_network; every node mounts it at `path`",
+        fix="set shared_dir in group_data/all.py to a dict of enabled, path, export, mount_options",
+    )
+    webview: WebView = setting(
+        WebView(),
+        doc="the read-only web view on the controller (it reads slurmrestd)",
+        fix="set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}",
+    )
+    desktop: Desktop = setting(
+        Desktop(),
+        doc="node0 only; its display manager stays off unless asked: the GPU is needed for jobs",
+        fix=(
+            "set desktop in group_data/all.py to {'kind': 'none', 'gnome-minimal' or 'cinnamon', "
+            "'display_manager': bool}"
+        ),
+    )
+
+
+class OperationsPart(BaseModel):
+    """Operating the cluster: the optional firewall, the rolling upgrade and the benchmark."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    firewall: Firewall = setting(
+        Firewall(),
+        doc=(
+            "inbound only from cluster_network (SSH, Slurm, srun, DDP and NCCL/Gloo), SSH also from "
+            "admin_sources; a deploy from outside both stops before switching it on"
+        ),
+        fix="set firewall in group_data/all.py to {'enabled': bool, 'admin_sources': [networks]}",
+    )
+    upgrade: UpgradeSettings = setting(
+        UpgradeSettings(),
+        doc="upgrade.py: one node at a time, the controller last",
+        fix="set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
+    )
+    bench: Bench = setting(
+        Bench(),
+        doc="bench.py: the all-reduce sweep, DDP steps on 1 and all nodes, an array of short jobs",
+        fix="set bench in group_data/all.py to a dict of the keys in docs/settings.md",
+    )
+
+
+# The parts of the spec, in group_data/all.py's and docs/settings.md's order.
+PARTS = (
+    ClusterPart,
+    SshPart,
+    TimePart,
+    GpuPart,
+    SlurmPart,
+    TorchPart,
+    AccountsPart,
+    ServicesPart,
+    OperationsPart,
+)
+
+
+class ClusterSpec(*PARTS):
+    """The whole cluster as the deploy should make it: the parts' settings and the nodes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: tuple[Node, ...] = setting(
+        min_length=1, doc="the nodes, from inventory.py", fix="edit the node list in inventory.py"
+    )
 
     @model_validator(mode="after")
     def _web_view_has_its_api(self) -> ClusterSpec:
@@ -475,13 +682,6 @@ class ClusterSpec(BaseModel):
                 f"{self.torch_index_url}"
             )
         return self
-
-    @field_validator("gpu_type")
-    @classmethod
-    def _valid_gpu_type(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9_]+$", value):
-            raise ValueError(f"{value!r} is not a valid GRES type")
-        return value
 
     @model_validator(mode="after")
     def _consistent_nodes(self) -> ClusterSpec:
@@ -525,10 +725,6 @@ class ClusterSpec(BaseModel):
     @property
     def compute_nodes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.is_compute)
-
-    @property
-    def deployer_public_key(self) -> str:
-        return self.deployer_key.with_name(self.deployer_key.name + ".pub").read_text().strip()
 
     def slurm_nodes(
         self, hardware: Mapping[str, Mapping[str, Any]], found_gpus: Mapping[str, Any] | None = None

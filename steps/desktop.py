@@ -2,7 +2,7 @@
 
 Never on the other nodes. node0's only GPU also runs jobs, and a display manager holds a GPU
 context and memory from boot, so it neither starts nor is enabled unless group_data asks
-(``nvidia["desktop_display_manager"] = True``): node0 boots to the console (multi-user.target)
+(``desktop["display_manager"] = True``): node0 boots to the console (multi-user.target)
 and the desktop is started by hand when wanted (``sudo systemctl start gdm`` or ``lightdm``).
 """
 
@@ -28,19 +28,19 @@ DESKTOPS = {
 @deploy("Desktop")
 def configure():
     spec = current()
-    settings = spec.nvidia
-    if settings.desktop == "none" or not spec.node(host.name).is_controller:
+    settings = spec.desktop
+    if settings.kind == "none" or not spec.node(host.name).is_controller:
         return
     os_id = host.get_fact(OsRelease).get("id")
-    if (settings.desktop, os_id) not in DESKTOPS:
-        raise OperationError(f"{host.name}: no {settings.desktop} desktop for {os_id}; use Ubuntu or Debian")
-    packages, manager = DESKTOPS[(settings.desktop, os_id)]
+    if (settings.kind, os_id) not in DESKTOPS:
+        raise OperationError(f"{host.name}: no {settings.kind} desktop for {os_id}; use Ubuntu or Debian")
+    packages, manager = DESKTOPS[(settings.kind, os_id)]
 
     apt.packages(
-        name=f"Install the {settings.desktop} desktop ({', '.join(packages)})",
+        name=f"Install the {settings.kind} desktop ({', '.join(packages)})",
         packages=packages,
     )
-    wanted = settings.desktop_display_manager
+    wanted = settings.display_manager
     target = "graphical.target" if wanted else "multi-user.target"
     if host.get_fact(Command, command="systemctl get-default") != target:
         server.shell(name=f"Boot to {target}", commands=[f"systemctl set-default {target}"])

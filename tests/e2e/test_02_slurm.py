@@ -9,19 +9,16 @@ driver), where denied EPERM. Everything else (munged, slurmctld, slurmd, cgroups
 from __future__ import annotations
 
 import base64
-import runpy
 from pathlib import Path
 
 import pytest
 from rig import RIG
 
 from facts.slurm import SlurmdHardware, SlurmVersion
-from model.spec import ClusterSpec
 from runbooks.remote import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("node0", "node1", "node2")
-GROUP_DATA = runpy.run_path("group_data/all.py")
 
 
 def as_admin(rig, command: str, node="node0", check=True):
@@ -35,7 +32,7 @@ def _quote(text: str) -> str:
 @pytest.fixture(scope="module")
 def cluster(second_deploy, rig):
     """The deployed rig, once every node has registered with slurmctld."""
-    expected = {f"{node} idle gpu:{GROUP_DATA['gpu_type']}:1" for node in NODES}
+    expected = {f"{node} idle gpu:{RIG.spec().gpu_type}:1" for node in NODES}
 
     def registered():
         out = rig.run("node0", "sinfo -N -h -o '%N %T %G'", check=False).stdout
@@ -50,12 +47,12 @@ def cluster(second_deploy, rig):
 def test_sinfo_shows_every_node_idle_with_one_gpu(cluster):
     lines = cluster.run("node0", "sinfo -N -h -o '%N %T %G %P'").stdout.split("\n")
     assert sorted(line for line in lines if line) == [
-        f"{node} idle gpu:rtx5090:1 {GROUP_DATA['slurm_partition']}*" for node in NODES
+        f"{node} idle gpu:rtx5090:1 {RIG.spec().slurm_partition}*" for node in NODES
     ]
 
 
 def test_node_lines_agree_with_slurmd_c_and_the_margin(cluster):
-    margin = GROUP_DATA["slurm_memory_margin"]
+    margin = RIG.spec().slurm_memory_margin
     for node in NODES:
         found = dict(f.split("=", 1) for f in cluster.run(node, "slurmd -C").stdout.split("\n")[0].split())
         shown = dict(
@@ -66,7 +63,7 @@ def test_node_lines_agree_with_slurmd_c_and_the_margin(cluster):
         assert shown["CPUTot"] == found["CPUs"]
         assert shown["CoresPerSocket"] == found["CoresPerSocket"]
         assert shown["ThreadsPerCore"] == found["ThreadsPerCore"]
-        reserve = GROUP_DATA["slurm_controller_reserve"] if node == "node0" else 0
+        reserve = RIG.spec().slurm_controller_reserve if node == "node0" else 0
         assert int(shown["RealMemory"]) == int(int(found["RealMemory"]) * (1 - margin) * (1 - reserve))
         assert int(shown["RealMemory"]) < int(found["RealMemory"])
 
@@ -183,7 +180,7 @@ def daemon_identity(rig) -> dict[str, str]:
 
 
 def test_tunable_change_applies_and_a_no_change_run_restarts_nothing(cluster, outputs, tmp_path):
-    options = {**GROUP_DATA["slurm_options"], "MessageTimeout": 25}
+    options = {"MessageTimeout": 25}  # the rig's SlurmdTimeout too goes back to the default
     (tmp_path / "all.py").write_text(f"slurm_options = {options!r}\n")
     changed = cluster.deploy("--group-data", str(tmp_path))
     outputs.append(changed.output)
@@ -223,7 +220,7 @@ def test_a_gpu_job_that_asks_for_nothing_else_gets_its_gpus_share_of_the_node(cl
         running = wait_for(lambda: show(cluster, "job", job).get("JobState") == "RUNNING", 60)
         assert running, show(cluster, "job", job)
         nodes = {node: show(cluster, "node", node) for node in NODES}
-        reserve = GROUP_DATA["slurm_controller_reserve"]
+        reserve = RIG.spec().slurm_controller_reserve
         cpus = min(
             int(n["CPUTot"]) - (int(int(n["CPUTot"]) * reserve) if name == "node0" else 0)
             for name, n in nodes.items()
@@ -237,18 +234,6 @@ def test_a_gpu_job_that_asks_for_nothing_else_gets_its_gpus_share_of_the_node(cl
         assert tres["gres/gpu"] == "1"
     finally:
         cluster.run("node0", f"scancel {job}")
-
-
-def rig_spec() -> ClusterSpec:
-    """The spec of the rig's nodes with the project's group_data (built here, not through pyinfra's
-    CLI, whose import would monkey-patch this process with gevent)."""
-    data = {k: v for k, v in GROUP_DATA.items() if not k.startswith("_")}
-    data.update(deployer_ssh_key=str(RIG.key), ssh_user=RIG.admin_user, cluster_network=RIG.subnet)
-    hosts = [
-        (name, ["compute"] + (["controller"] if name == "node0" else []), {**data, "cluster_ip": ip})
-        for name, ip in RIG.nodes.items()
-    ]
-    return ClusterSpec.from_hosts(hosts)
 
 
 STANDIN = "HWLOC_XMLFILE=/root/core-ultra-9-285k.xml HWLOC_THISSYSTEM=1"
@@ -287,7 +272,7 @@ def test_a_hybrid_cpu_is_discovered_and_scheduled_with_every_core(cluster):
         cluster.run("node2", f"{STANDIN} sh -c {_quote(fact.command())}").stdout.splitlines()
     )
     assert found["hwloc"] == {"packages": 1, "cores": 24, "pus": 24}
-    (line,) = [n for n in rig_spec().slurm_nodes({n: found for n in NODES}) if n.name == "node2"]
+    (line,) = [n for n in RIG.spec().slurm_nodes({n: found for n in NODES}) if n.name == "node2"]
     assert (line.cpus, line.sockets_per_board, line.cores_per_socket, line.threads_per_core) == (24, 1, 24, 1)
     # The running slurmd agrees: with the deployed slurm.conf it counts all 24; without
     # allow_ecores, Slurm 24.11 would count 8 and a 24-CPU node line would drain the node.

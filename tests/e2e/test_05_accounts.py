@@ -6,9 +6,9 @@ import runpy
 
 import paramiko
 import pytest
+from rig import RIG
 
 NODES = ("node0", "node1", "node2")
-GROUP_DATA = runpy.run_path("group_data/all.py")
 RIG_USERS = runpy.run_path("tests/rig/group_data/all.py")["users"]
 
 
@@ -31,13 +31,13 @@ def login(rig, node: str, user: str, command: str) -> str:
 
 
 def test_service_accounts_have_the_configured_ids_on_every_node(second_deploy, rig):
-    for name, uid in GROUP_DATA["service_accounts"].items():
+    for name, uid in RIG.spec().service_accounts.items():
         for node in NODES:
             assert rig.run(node, f"id -u {name}; id -g {name}").stdout.split() == [str(uid), str(uid)]
     # the daemons run as them, and own their files under those IDs
     assert rig.run("node0", "stat -c %u /etc/munge/munge.key /var/lib/slurm/slurmctld").stdout.split() == [
-        str(GROUP_DATA["service_accounts"]["munge"]),
-        str(GROUP_DATA["service_accounts"]["slurm"]),
+        str(RIG.spec().service_accounts["munge"]),
+        str(RIG.spec().service_accounts["slurm"]),
     ]
 
 
@@ -53,7 +53,7 @@ def test_a_research_user_runs_a_three_node_job_as_themselves(second_deploy, rig)
 
 
 def test_a_conflicting_service_id_is_reported_and_nothing_changes(second_deploy, rig, outputs, tmp_path):
-    accounts = {**GROUP_DATA["service_accounts"], "slurm": 1502}
+    accounts = {**RIG.spec().service_accounts, "slurm": 1502}
     (tmp_path / "all.py").write_text(f"service_accounts = {accounts!r}\n")
     before = {node: rig.run(node, "getent passwd; getent group").stdout for node in NODES}
     result = rig.deploy("--group-data", str(tmp_path))

@@ -18,7 +18,6 @@ import pytest
 from rig import ROOT
 
 NODES = ("node0", "node1", "node2")
-GROUP_DATA = runpy.run_path("group_data/all.py")
 
 
 def wait_for(probe, timeout: float, what: str, rig=None):

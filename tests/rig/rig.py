@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import secrets
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+SETTING_TYPES = (str, int, float, bool, list, dict, tuple, type(None))  # what group_data holds
 
 
 @dataclass
@@ -164,6 +166,22 @@ class Rig:
         except json.JSONDecodeError:
             results = None
         return Deploy(proc.returncode, results, proc.stdout + proc.stderr, seconds)
+
+    def spec(self):
+        """The spec the deploy builds for the rig: the project's group_data with the rig's over it
+        (built here, not through pyinfra's CLI, whose import would monkey-patch this process with gevent)."""
+        from model.spec import ClusterSpec
+
+        data = {}
+        for path in (ROOT / "group_data" / "all.py", HERE / "group_data" / "all.py"):
+            found = runpy.run_path(str(path))
+            data |= {k: v for k, v in found.items() if k[0] != "_" and isinstance(v, SETTING_TYPES)}
+        data |= {"ssh_user": self.admin_user}
+        hosts = [
+            (name, ["compute"] + (["controller"] if name == "node0" else []), {**data, "cluster_ip": ip})
+            for name, ip in self.nodes.items()
+        ]
+        return ClusterSpec.from_hosts(hosts)
 
     def run(self, node: str, command: str, stdin: str | None = None, check: bool = True):
         """Run a shell command as root on a node, through Docker (not through the deploy's SSH)."""

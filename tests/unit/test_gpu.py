@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from specs import GROUP_DATA, build
+from specs import build
 
 from facts.nvidia import (
     GPU_FIELDS,
@@ -66,7 +66,7 @@ from model.nvidia_packages import (
     packages_to_hold,
     secure_boot_refusal,
 )
-from model.spec import ClusterSpec, SpecError
+from model.spec import ClusterSpec, Desktop, SpecError
 from operations.render import render
 from steps.desktop import DESKTOPS
 
@@ -138,7 +138,7 @@ def test_a_bad_key_or_value_is_named():
 
 
 def spec_with(key: str, **nvidia) -> ClusterSpec:
-    return build(key, nvidia={**GROUP_DATA["nvidia"], **nvidia})
+    return build(key, nvidia=nvidia)
 
 
 def test_the_guides_versions_stop_the_run_before_any_host_is_touched(key):
@@ -475,9 +475,15 @@ def test_nouveau_blacklist():
 def test_the_desktop_choices():
     assert DESKTOPS[("gnome-minimal", "ubuntu")] == (["ubuntu-desktop-minimal"], "gdm")
     assert DESKTOPS[("cinnamon", "ubuntu")][1] == "lightdm"
-    assert NvidiaSettings().desktop == "none" and NvidiaSettings().desktop_display_manager is False
-    with pytest.raises(ValidationError, match="desktop"):
-        NvidiaSettings(desktop="kde")
+    assert Desktop().kind == "none" and Desktop().display_manager is False
+    with pytest.raises(ValidationError, match="kind"):
+        Desktop(kind="kde")
+
+
+def test_a_desktop_left_in_the_nvidia_settings_is_named_with_its_new_place(key):
+    with pytest.raises(SpecError) as err:
+        build(key, nvidia={"desktop": "cinnamon"})
+    assert "nvidia: desktop: the desktop is a setting of its own; fix: set desktop = {...}" in str(err.value)
 
 
 # --- Secure Boot: Canonical's signed prebuilt modules, DKMS refused, never a second reboot ------

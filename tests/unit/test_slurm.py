@@ -8,7 +8,7 @@ same lines come from tests/e2e/test_02_slurm.py on the Debian 13 rig): slurmd -C
 from __future__ import annotations
 
 import pytest
-from specs import GROUP_DATA, build
+from specs import build
 
 from facts.slurm import SlurmdHardware
 from model.slurm_conf import config_context
@@ -70,7 +70,6 @@ def test_a_gpu_brings_its_share_of_cores_and_memory_and_the_controller_keeps_roo
 
 def test_slurm_options_override_a_default_instead_of_repeating_it(key):
     options = {
-        **GROUP_DATA["slurm_options"],
         "DefCpuPerGPU": 8,
         "SlurmdParameters": "allow_ecores,l3cache_as_socket",
     }
@@ -83,7 +82,6 @@ def test_slurm_options_override_a_default_instead_of_repeating_it(key):
 
 def test_any_key_the_template_writes_is_replaced_in_place_or_left_out(key):
     options = {
-        **GROUP_DATA["slurm_options"],
         "returntoservice": 1,
         "MpiDefault": None,
         "PrologFlags": "Contain",

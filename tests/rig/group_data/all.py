@@ -2,7 +2,6 @@
 
 import sys
 from pathlib import Path
-from runpy import run_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rig import RIG  # noqa: E402
@@ -14,26 +13,16 @@ time_set_clock = False  # the containers share the build machine's clock: never 
 fake_gpu_devices = True  # no GPU here: stand-in /dev/nvidia* nodes so slurmd loads gres.conf
 # No GPU and no NVIDIA repository here: the deploy skips the driver (tests/e2e/test_04_plan.py
 # plans it with --dry instead). The project's versions are kept, only switched off.
-nvidia = {
-    **run_path(str(Path(__file__).resolve().parents[3] / "group_data" / "all.py"))["nvidia"],
-    "enabled": False,
-}
+nvidia = {"enabled": False}
 pytorch = RIG.torch is not None
 torch_version = RIG.torch or "2.13.0"
 torch_wheelhouse = str(RIG.wheelhouse) if RIG.torch else None  # collected once by tests/rig/rig.py
 users = [{"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]}]  # a research user
 # Slurm notices a dead node after SlurmdTimeout; 30 s instead of 300 keeps the fault tests short.
-slurm_options = {
-    **run_path(str(Path(__file__).parents[3] / "group_data" / "all.py"))["slurm_options"],
-    "SlurmdTimeout": 30,
-}
+slurm_options = {"SlurmdTimeout": 30}
 # The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
 # the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
 shared_dir = {"enabled": False}
 # bench.py on the rig (`make bench`): small models for its CPUs, each link held to 2.5 Gbit/s as
 # on the real cluster.
-bench = {
-    **run_path(str(Path(__file__).parents[3] / "group_data" / "all.py"))["bench"],
-    "params": [1e6, 4e6, 16e6, 64e6],
-    "shape_gbit": 2.5,
-}
+bench = {"params": [1e6, 4e6, 16e6, 64e6], "shape_gbit": 2.5}
