@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITES ?= bookworm trixie
 
-.PHONY: venv lint unit test demo bench rig-down
+.PHONY: venv prereqs lint unit test demo bench rig-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The Docker engine (started), docker-compose, debootstrap and chromium, installed when missing.
+prereqs:
+	bash tests/rig/prereqs.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -21,13 +25,13 @@ unit: venv
 	$(PY) -m pytest -q tests/unit
 
 # Unit tests, then the end-to-end suite once per node image (Debian 12, then Debian 13).
-test: lint unit
+test: lint unit prereqs
 	set -e; for suite in $(SUITES); do \
 	  echo "== end-to-end tests on the $$suite rig"; \
 	  RIG_SUITE=$$suite $(PY) -m pytest -q --durations=25 tests/e2e; \
 	done
 
-demo: venv
+demo: venv prereqs
 	$(PY) tests/rig/demo.py
 
 # The benchmark on the rig left by `make demo`; results, plots and the report in bench-results/.
