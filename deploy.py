@@ -23,6 +23,7 @@ from steps import (
     nvidia,
     pytorch,
     restapi,
+    sharing,
     slurm,
     ssh,
     timesync,
@@ -52,6 +53,8 @@ steps.run(restapi, accounts, when=spec.rest_api.enabled)
 steps.run(accounting, restapi, when=spec.accounting)
 # gres.conf from the GPUs the driver shows (or the stand-ins); slurmd restarts for a new munge key
 steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, restapi, accounting, munge_key=munge_key)
+# who may run jobs, and under which QoS: sacctmgr finds slurmdbd through slurm.conf
+steps.run(sharing, accounting, slurm, when=spec.sharing.enabled)
 steps.run(webview, restapi, slurm, when=spec.webview.enabled)  # its token comes from slurmctld
 steps.run(pytorch, apt, when=spec.pytorch)
 steps.run(desktop, nvidia, when=node.is_controller)  # the optional desktop, node0 only

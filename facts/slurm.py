@@ -139,3 +139,78 @@ class AccountingClusters(FactBase):
     def process(self, output):
         names = [line.strip() for line in output if line.strip()]
         return None if "(no answer)" in names else names
+
+
+class SlurmQos(FactBase):
+    """
+    Returns every QoS in the accounting database as sacctmgr shows it, or ``None`` when it cannot
+    be asked (no sacctmgr or slurmdbd yet, or a slurm.conf without accounting).
+
+    .. code:: python
+
+        {"normal": {"priority": 10, "preempt": ["scavenger"], "preempt_mode": "cluster",
+                    "usage_factor": 1.0, "max_tres_per_user": "gres/gpu=2", "max_wall": "",
+                    "flags": []}}
+    """
+
+    requires_command = "sacctmgr"
+    FORMAT = "name,priority,preempt,preemptmode,usagefactor,maxtrespu,maxwall,flags"
+
+    def command(self) -> str:
+        return f"timeout 30 sacctmgr -n -P show qos format={self.FORMAT} 2>/dev/null || echo '(no answer)'"
+
+    def process(self, output):
+        found = {}
+        for line in output:
+            if line.strip() == "(no answer)":
+                return None
+            fields = line.split("|")
+            if len(fields) != 8:
+                continue
+            name, priority, preempt, mode, factor, cap, wall, flags = fields
+            found[name] = {
+                "priority": int(priority or 0),
+                "preempt": sorted(filter(None, preempt.split(","))),
+                "preempt_mode": mode.lower(),
+                "usage_factor": float(factor or 1),
+                "max_tres_per_user": cap,
+                "max_wall": wall,
+                "flags": sorted(filter(None, flags.split(","))),
+            }
+        return found
+
+
+class SlurmAssociations(FactBase):
+    """
+    Returns each account of the cluster in the accounting database, with its QoS, default QoS
+    and the users associated with it, or ``None`` when sacctmgr cannot be asked.
+
+    .. code:: python
+
+        {"research": {"qos": ["interactive", "normal", "scavenger"], "default_qos": "normal",
+                      "users": ["ada"]}}
+    """
+
+    requires_command = "sacctmgr"
+
+    def command(self, cluster: str) -> str:
+        return (
+            f"timeout 30 sacctmgr -n -P show assoc cluster={cluster} format=account,user,qos,defaultqos "
+            "2>/dev/null || echo '(no answer)'"
+        )
+
+    def process(self, output):
+        accounts: dict = {}
+        for line in output:
+            if line.strip() == "(no answer)":
+                return None
+            fields = line.split("|")
+            if len(fields) != 4:
+                continue
+            account, user, qos, default_qos = fields
+            entry = accounts.setdefault(account, {"qos": [], "default_qos": "", "users": []})
+            if user:
+                entry["users"] = sorted({*entry["users"], user})
+            else:
+                entry.update(qos=sorted(filter(None, qos.split(","))), default_qos=default_qos)
+        return accounts

@@ -25,6 +25,7 @@ from model.gpu_node import gres_conf_gpus
 from model.setting import setting
 
 Role = Literal["controller", "compute"]
+ADMIN_ACCOUNT = "admin"  # the Slurm account of the admin user (steps/sharing.py)
 
 
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -574,6 +575,53 @@ class AccountsPart(BaseModel):
         return self
 
 
+_SLURM_TIME = r"^(\d+-)?\d+(:\d{2}){0,2}$"  # Slurm's [days-]hours[:minutes[:seconds]] or minutes
+
+
+class Sharing(BaseModel):
+    """How the research group shares the GPUs (steps/sharing.py, docs in the README's "Sharing")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = setting(
+        True,
+        doc=(
+            "a Slurm account for the research group and an association per person in users; only they "
+            "(and the admins) may run jobs; fair share, QoS and preemption as below (needs accounting)"
+        ),
+    )
+    account: str = setting("research", pattern=_USERNAME.pattern, doc="the research group's Slurm account")
+    max_gpus_per_user: int | None = setting(
+        None, ge=1, doc="QoS normal: the most GPUs one person's jobs hold at once; None: no cap"
+    )
+    decay_half_life: str = setting(
+        "7-0", pattern=_SLURM_TIME, doc="fair share forgets past use with this half-life (days-hours)"
+    )
+    weight_fairshare: int = setting(10000, ge=0, doc="priority from fair share: less recent use, sooner")
+    weight_age: int = setting(1000, ge=0, doc="priority from waiting, full after max_age")
+    max_age: str = setting("7-0", pattern=_SLURM_TIME, doc="the wait after which age adds no more priority")
+    weight_qos: int = setting(20000, ge=0, doc="priority from the QoS: interactive first, scavenger last")
+    interactive_max_time: str = setting(
+        "4:00:00", pattern=_SLURM_TIME, doc="QoS interactive: the longest job (longer ones are refused)"
+    )
+    interactive_max_gpus: int = setting(1, ge=1, doc="QoS interactive: GPUs one person holds in it at once")
+
+
+class SharingPart(BaseModel):
+    """Sharing the GPUs: accounts, fair share, per-person caps, preemptible and interactive QoS."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sharing: Sharing = setting(
+        Sharing(),
+        doc=(
+            "QoS normal (the default), scavenger (priority 0, uses idle GPUs, requeued when normal work "
+            "needs one, not counted in fair share), interactive (first in line, short, few GPUs)"
+        ),
+        fix="set sharing in group_data/all.py to a dict of the keys in docs/settings.md",
+    )
+
+
 class ServicesPart(BaseModel):
     """Services on node0 beside Slurm: the shared directory, the web view and the optional desktop."""
 
@@ -634,6 +682,7 @@ PARTS = (
     SlurmPart,
     TorchPart,
     AccountsPart,
+    SharingPart,
     ServicesPart,
     OperationsPart,
 )
@@ -662,6 +711,17 @@ class ClusterSpec(*PARTS):
             raise ValueError(
                 f"webview: port clash with {', '.join(taken)}; fix: give rest_api and webview their own ports"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sharing_has_accounting(self) -> ClusterSpec:
+        if self.sharing.enabled and not self.accounting:
+            raise ValueError(
+                "sharing: associations, fair share and QoS live in the accounting database; fix: set "
+                "accounting True or sharing['enabled'] False"
+            )
+        if self.sharing.enabled and self.sharing.account in ("root", ADMIN_ACCOUNT):
+            raise ValueError(f"sharing: account {self.sharing.account!r} is taken; fix: choose another name")
         return self
 
     @model_validator(mode="after")
@@ -851,6 +911,8 @@ def _describe(exc: ValidationError, names: list[str], users: Any = None) -> list
         loc = list(err["loc"])
         field = str(loc[0]) if loc else "nodes"
         where = GLOBAL_SETTINGS.get(field, field)
+        if field in GLOBAL_SETTINGS and len(loc) == 2 and isinstance(loc[1], str):
+            where += f"[{loc[1]!r}]"  # the key of a dict setting
         if loc[:1] == ["nodes"] and len(loc) >= 3:
             field = str(loc[2])
             where = f"{names[loc[1]]}: {_NODE_SETTINGS.get(field, field)}"
@@ -862,7 +924,15 @@ def _describe(exc: ValidationError, names: list[str], users: Any = None) -> list
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "required setting is missing"
-        for prefix in ("nodes", "torch_version", "torch_wheelhouse", "users", "service_accounts", "webview"):
+        for prefix in (
+            "nodes",
+            "torch_version",
+            "torch_wheelhouse",
+            "users",
+            "service_accounts",
+            "webview",
+            "sharing",
+        ):
             if message.startswith(f"{prefix}: "):
                 where, message = prefix, message.removeprefix(f"{prefix}: ")
         fix = None if "fix:" in message else FIXES.get(field)

@@ -42,7 +42,7 @@ def test_service_accounts_have_the_configured_ids_on_every_node(second_deploy, r
 
 
 def test_a_research_user_runs_a_three_node_job_as_themselves(second_deploy, rig):
-    (user,) = RIG_USERS
+    user = RIG_USERS[0]
     out = login(rig, "node0", user["name"], "srun -N3 --ntasks-per-node=1 sh -c 'echo $(hostname) $(id -u)'")
     assert sorted(out.split("\n"))[1:] == [f"{node} {user['uid']}" for node in NODES]
     job = login(
@@ -68,7 +68,7 @@ def test_a_conflicting_service_id_is_reported_and_nothing_changes(second_deploy,
 def test_removing_a_user_from_group_data_removes_their_access_everywhere(
     second_deploy, rig, outputs, tmp_path
 ):
-    (user,) = RIG_USERS
+    user = RIG_USERS[0]
     (tmp_path / "all.py").write_text("users = []\n")
     removed = rig.deploy("--group-data", str(tmp_path))
     outputs.append(removed.output)
@@ -79,6 +79,8 @@ def test_removing_a_user_from_group_data_removes_their_access_everywhere(
     for node in NODES:
         with pytest.raises(paramiko.AuthenticationException):
             login(rig, node, user["name"], "true")
+    associations = f"sacctmgr -n -P show assoc user={user['name']} format=account"
+    assert rig.run("node0", associations).stdout.split() == []  # Slurm no longer runs their jobs
     again = rig.deploy("--group-data", str(tmp_path))
     assert again.returncode == 0 and again.changed() == {}
 
@@ -86,3 +88,4 @@ def test_removing_a_user_from_group_data_removes_their_access_everywhere(
     outputs.append(restored.output)
     assert restored.returncode == 0
     assert login(rig, "node1", user["name"], "id -u").strip() == str(user["uid"])
+    assert rig.run("node0", associations).stdout.split() == ["research"]

@@ -17,9 +17,17 @@ nvidia = {"enabled": False}
 pytorch = RIG.torch is not None
 torch_version = RIG.torch or "2.13.0"
 torch_wheelhouse = str(RIG.wheelhouse) if RIG.torch else None  # collected once by tests/rig/rig.py
-users = [{"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]}]  # a research user
+# Two research users: the sharing tests (fair share, caps, preemption) need a colleague.
+users = [
+    {"name": "ada", "uid": 2001, "keys": [RIG.user_public_key("ada")]},
+    {"name": "grace", "uid": 2002, "keys": [RIG.user_public_key("grace")]},
+]
+# At most 2 of the 3 GPUs per person, as a lab of three GPUs would set it.
+sharing = {"max_gpus_per_user": 2}
 # Slurm notices a dead node after SlurmdTimeout; 30 s instead of 300 keeps the fault tests short.
-slurm_options = {"SlurmdTimeout": 30}
+# Fair share counts running jobs' use every PriorityCalcPeriod (5 min by default: 1 here), and a
+# requeued job waits the credential lifetime before it starts again (job_mgr.c: 120 s; 30 here).
+slurm_options = {"SlurmdTimeout": 30, "PriorityCalcPeriod": 1, "AuthInfo": "cred_expire=30"}
 # The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
 # the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
 shared_dir = {"enabled": False}

@@ -22,7 +22,15 @@ from rig import RIG  # noqa: E402
 from facts.files import Base64File, PublicKeyFile, SshHostKey, Tree  # noqa: E402
 from facts.munge import MungeCredential, UnmungeStatus  # noqa: E402
 from facts.nvidia import CudaToolkit, HeldPackages, NvidiaGpus, NvidiaKernelModule, NvidiaPciGpus, SecureBoot  # noqa: E402
-from facts.slurm import AccountingClusters, SlurmDatabaseLogin, SlurmdHardware, SlurmNodes, SlurmVersion  # noqa: E402
+from facts.slurm import (  # noqa: E402
+    AccountingClusters,
+    SlurmAssociations,
+    SlurmDatabaseLogin,
+    SlurmdHardware,
+    SlurmNodes,
+    SlurmQos,
+    SlurmVersion,
+)
 from facts.system import Accounts, ClockOffset, CommandResult, InterfaceWithAddress, UfwStatus, WiredAddress  # noqa: E402
 from facts.torch import TorchVersion  # noqa: E402
 
@@ -48,6 +56,8 @@ CASES = [  # (case name, fact, arguments, node)
     ("job-scripts", Tree, {"path": "/opt/gpucluster/jobs"}, "node1"),
     ("not-installed", UfwStatus, {}, "node1"),
     ("cluster", AccountingClusters, {}, "node0"),
+    ("converged", SlurmQos, {}, "node0"),
+    ("converged", SlurmAssociations, {"cluster": "gpucluster"}, "node0"),
     (
         "password-works",
         SlurmDatabaseLogin,
