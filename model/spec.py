@@ -523,8 +523,19 @@ class TorchPart(BaseModel):
         ),
         fix=(
             "set torch_wheelhouse in group_data/all.py to None, or to a folder of wheels (collect them "
-            "with `pip download -d DIR torch==VERSION --index-url URL`)"
+            "with `pip download -d DIR torch==VERSION --index-url URL`, and jupyterlab==VERSION)"
         ),
+    )
+    jupyterlab_version: str | None = setting(
+        "4.6.6",
+        pattern=r"^\d+\.\d+(\.\d+)?$",
+        doc="JupyterLab in torch_venv, for notebooks inside a job (jobs/jupyter.sbatch); None: none",
+        fix="set jupyterlab_version in group_data/all.py to a release such as '4.6.6', or None",
+    )
+    python_index_url: str = setting(
+        "https://pypi.org/simple",
+        doc="the package index of everything but torch (JupyterLab) when there is no wheelhouse",
+        fix="set python_index_url in group_data/all.py to a PyPI-compatible index",
     )
 
     @field_validator("torch_wheelhouse")
@@ -734,6 +745,13 @@ class ClusterSpec(*PARTS):
             raise ValueError(
                 f"torch_version: {self.torch_version} has no kernels for the {gpu.name} (sm_120); "
                 "fix: set torch_version to 2.7.0 or newer, from the cu128 index"
+            )
+        lab = self.jupyterlab_version
+        if self.torch_wheelhouse and lab and not any(self.torch_wheelhouse.glob(f"jupyterlab-{lab}-*.whl")):
+            raise ValueError(
+                f"torch_wheelhouse: {self.torch_wheelhouse} holds no wheel of jupyterlab {lab}; fix: pip "
+                f"download -d {self.torch_wheelhouse} jupyterlab=={lab} --index-url {self.python_index_url}"
+                ", or set jupyterlab_version None"
             )
         if self.torch_wheelhouse and not any(self.torch_wheelhouse.glob(f"torch-{self.torch_version}*.whl")):
             raise ValueError(

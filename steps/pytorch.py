@@ -29,9 +29,9 @@ def configure():
     )
     if spec.torch_wheelhouse:
         sync(f"Copy the wheelhouse to {WHEELHOUSE}", spec.torch_wheelhouse, WHEELHOUSE)
-        source = f"--no-index --find-links {WHEELHOUSE}"
+        source = index = f"--no-index --find-links {WHEELHOUSE}"
     else:
-        source = f"--index-url {spec.torch_index_url}"
+        source, index = f"--index-url {spec.torch_index_url}", f"--index-url {spec.python_index_url}"
     # Read with our own fact: pyinfra's pip facts miss local versions such as 2.9.1+cu128.
     installed = host.get_fact(TorchVersion, venv=spec.torch_venv)
     if not installed or not installed["numpy"] or not same_release(installed["torch"], spec.torch_version):
@@ -48,4 +48,11 @@ def configure():
                 f"{venv}/bin/python -c {shlex.quote(check)} 2>/dev/null || "
                 f"{venv}/bin/pip install --quiet --force-reinstall --no-deps {source} torch=={wanted}",
             ],
+        )
+    if spec.jupyterlab_version:
+        pip.packages(
+            name=f"Install JupyterLab {spec.jupyterlab_version}",
+            packages=[f"jupyterlab=={spec.jupyterlab_version}"],
+            pip=f"{spec.torch_venv}/bin/pip",
+            extra_install_args=f"--quiet {index}",
         )

@@ -1,11 +1,13 @@
-"""The cluster's web view: nodes, queue, running jobs and recent finished jobs, from slurmrestd.
+"""The cluster's web view: nodes, queue, running jobs, recent finished jobs and who uses what.
 
 Standard library only, so it runs on the controller's own python3 (steps/webview.py installs it as
 a systemd service). It asks slurmrestd with a short-lived JWT that it gets from `scontrol token`
 as its own service user and renews before it expires; the browser gets rendered HTML and a JSON
 model of the cluster, never the token. The API version is read from the server's OpenAPI
-document (Slurm 22.05, 23.11 and 24.11 each speak different ones). Only clients in the allowed
-networks (the cluster network by default) are answered.
+document (Slurm 22.05, 23.11 and 24.11 each speak different ones). Each person's fair-share
+standing comes from `sshare`, run the same way as `scontrol token`: 22.05's slurmrestd has no shares
+endpoint, and the page stays up without it. Only clients in the allowed networks (the cluster
+network by default) are answered.
 
 Settings come from the environment: WEBVIEW_LISTEN, WEBVIEW_PORT, WEBVIEW_ALLOW (networks,
 comma-separated), WEBVIEW_REFRESH_S, SLURMRESTD_URL, TOKEN_LIFESPAN_S, CLUSTER_NAME.
@@ -26,8 +28,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address, ip_network
 
-HISTORY_WINDOW = "now-1days"  # slurmdbd jobs this recent (sacct's time syntax, every release)
-HISTORY_ROWS = 25
+USAGE_DAYS = 7  # GPU-hours per person over this many days
+USAGE_WINDOW = f"now-{USAGE_DAYS}days"  # slurmdbd jobs this recent (sacct's time syntax, every release)
+HISTORY_ROWS = 25  # the newest finished jobs of USAGE_WINDOW on the page
+SSHARE = ["sshare", "-a", "-P", "-o", "Account,User,RawUsage,FairShare"]
 ACTIVE_STATES = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING"}
 
 _VERSIONED = re.compile(r"^/(slurm|slurmdb)/v(\d+)\.(\d+)\.(\d+)/(nodes|jobs)/?$")
@@ -157,6 +161,80 @@ def parse_history(answer: dict, rows: int = HISTORY_ROWS) -> list[dict]:
     return sorted(finished, key=lambda r: (r["end"], r["id"]), reverse=True)[:rows]
 
 
+def gpu_hours(answer: dict) -> dict[str, float]:
+    """GPU-hours per user in slurmdbd's jobs: GPUs allocated x elapsed seconds / 3600.
+
+    Finished jobs and those still running (elapsed so far, as slurmdbd computes it) count, each job
+    id once. A job counts whole, also the part of it before the window it was fetched for.
+    """
+    seconds: dict[str, int] = {}
+    for j in {j["job_id"]: j for j in answer.get("jobs", [])}.values():
+        gpus = tres_list_gpus(j.get("tres", {}).get("allocated"))
+        elapsed = number(j.get("time", {}).get("elapsed")) or 0
+        user = j.get("user", "")
+        seconds[user] = seconds.get(user, 0) + gpus * elapsed
+    return {user: s / 3600 for user, s in seconds.items()}
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_shares(text: str) -> list[dict]:
+    """The user rows of `sshare -a -P -o Account,User,RawUsage,FairShare`, in its order.
+
+    Account rows (no user) and the header are left out; the account loses the spaces that show its
+    depth in the tree. fair_share is Slurm's factor, 0 to 1: higher starts sooner.
+    """
+    shares = []
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) < 4 or not fields[1] or fields[:2] == ["Account", "User"]:
+            continue
+        account, user, raw, fair = fields[:4]
+        shares.append(
+            {
+                "account": account,
+                "user": user,
+                "raw_usage": int(raw) if raw.isdigit() else None,
+                "fair_share": _float(fair),
+            }
+        )
+    return shares
+
+
+def parse_people(running: list[dict], hours: dict | None, shares: list[dict] | None) -> list[dict]:
+    """Who uses what: one row per user of the running jobs, slurmdbd's jobs or sshare, root left out.
+
+    gpus_now sums the running jobs' GPUs; gpu_hours is None without accounting, fair_share and
+    raw_usage None without sshare. A person in several accounts gets them joined, the highest
+    factor (their best-placed association) and the raw usages summed. Most GPUs now first, then
+    most GPU-hours.
+    """
+    people: dict[str, dict] = {}
+
+    def person(name: str) -> dict:
+        empty = {"account": "", "gpus_now": 0, "gpu_hours": None if hours is None else 0.0}
+        return people.setdefault(name, {"name": name, **empty, "fair_share": None, "raw_usage": None})
+
+    for j in running:
+        person(j["user"])["gpus_now"] += j["gpus"] or 0
+    for user, used in (hours or {}).items():
+        person(user)["gpu_hours"] = used
+    for s in shares or []:
+        p = person(s["user"])
+        p["account"] = ", ".join(a for a in (p["account"], s["account"]) if a)
+        if s["fair_share"] is not None:
+            p["fair_share"] = max(p["fair_share"] or 0.0, s["fair_share"])
+        if s["raw_usage"] is not None:
+            p["raw_usage"] = (p["raw_usage"] or 0) + s["raw_usage"]
+    rows = [p for name, p in people.items() if name and name != "root"]
+    return sorted(rows, key=lambda p: (-p["gpus_now"], -(p["gpu_hours"] or 0), p["name"]))
+
+
 def release(answer: dict) -> str:
     """The Slurm release that answered: '24.11.5'."""
     meta = answer.get("meta", {})
@@ -200,11 +278,26 @@ class Token:
         return value
 
 
-class SlurmRest:
-    """GETs against slurmrestd as one user; a refused token is renewed and the request tried once more."""
+def read_shares(run=subprocess.run) -> list[dict]:
+    """Every association's fair-share standing from `sshare` (see parse_shares); SlurmError if it fails."""
+    try:
+        done = run(SSHARE, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SlurmError(f"sshare failed: {exc}") from None
+    if done.returncode != 0:
+        raise SlurmError(f"sshare failed: {done.stderr.strip()[:200] or done.returncode}")
+    return parse_shares(done.stdout)
 
-    def __init__(self, url: str, token: Token, user: str, timeout: float = 20):
+
+class SlurmRest:
+    """GETs against slurmrestd as one user; a refused token is renewed and the request tried once more.
+
+    run runs sshare for the snapshot's fair-share column (tests pass a fake).
+    """
+
+    def __init__(self, url: str, token: Token, user: str, timeout: float = 20, run=subprocess.run):
         self.url, self.token, self.user, self.timeout = url.rstrip("/"), token, user, timeout
+        self._run = run
         self._versions: dict | None = None
 
     def get(self, path: str) -> dict:
@@ -253,25 +346,31 @@ class SlurmRest:
         except SlurmError:
             self._versions = None  # slurmrestd may have been upgraded: read its versions again
             raise
-        jobs = self.get(f"/slurm/{versions['slurm']}/jobs")
-        history, history_error = None, None
+        jobs = parse_jobs(self.get(f"/slurm/{versions['slurm']}/jobs"), now)
+        history, hours, history_error = None, None, None
         if versions["slurmdb"]:
             try:
-                history = parse_history(
-                    self.get(f"/slurmdb/{versions['slurmdb']}/jobs?start_time={HISTORY_WINDOW}")
-                )
+                accounting = self.get(f"/slurmdb/{versions['slurmdb']}/jobs?start_time={USAGE_WINDOW}")
+                history, hours = parse_history(accounting), gpu_hours(accounting)
             except SlurmError as exc:
                 history_error = str(exc)
         else:
             history_error = "slurmrestd serves no accounting (slurmdbd) API"
+        shares, shares_error = None, None
+        try:
+            shares = read_shares(self._run)
+        except SlurmError as exc:
+            shares_error = str(exc)  # the rest of the page does not need it
         return {
             "release": release(nodes),
             "api": versions,
             "updated": now,
             "nodes": parse_nodes(nodes),
-            **parse_jobs(jobs, now),
+            **jobs,
             "history": history,
             "history_error": history_error,
+            "people": parse_people(jobs["running"], hours, shares),
+            "shares_error": shares_error,
         }
 
 
@@ -291,9 +390,15 @@ def _duration(seconds) -> str:
 
 
 def _table(
-    section: str, row: str, title: str, columns: list[tuple[str, str]], rows: list[dict], empty: str
+    section: str,
+    row: str,
+    title: str,
+    columns: list[tuple[str, str]],
+    rows: list[dict],
+    empty: str,
+    notes: list[str] | None = None,
 ) -> str:
-    """A section of the page; each row's id is row-<job id or node name>, for tests and bookmarks."""
+    """A section of the page; each row's id is row-<job id or name>, for tests and bookmarks."""
     head = "".join(f"<th>{html.escape(label)}</th>" for label, _ in columns)
     body = "".join(
         f'<tr id="{row}-{html.escape(str(r.get("id", r.get("name"))))}">'
@@ -306,9 +411,24 @@ def _table(
     )
     if not rows:
         body = f'<tr><td colspan="{len(columns)}" class="empty">{html.escape(empty)}</td></tr>'
+    paragraphs = "".join(f'<p class="note">{html.escape(note)}</p>' for note in notes or [])
     return (
-        f'<section id="{section}"><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table></section>'
+        f'<section id="{section}"><h2>{html.escape(title)}</h2>{paragraphs}'
+        f"<table><tr>{head}</tr>{body}</table></section>"
     )
+
+
+def _people_notes(model: dict) -> list[str]:
+    """What the People columns mean, and which of them could not be had this time."""
+    notes = [
+        f"GPUs now: in running jobs. GPU-hours: GPUs x elapsed time of the jobs of the last {USAGE_DAYS} "
+        "days (a running job so far). Fair share: 0 to 1, higher starts sooner."
+    ]
+    if model["history_error"]:
+        notes.append(f"GPU-hours unavailable: {model['history_error']}")
+    if model.get("shares_error"):
+        notes.append(f"Fair share unavailable: {model['shares_error']}")
+    return notes
 
 
 def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | None = None) -> str:
@@ -326,6 +446,14 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
         ]
         history = [
             {**j, "ended": _when(j["end"]), "took": _duration(j["elapsed"])} for j in model["history"] or []
+        ]
+        people = [
+            {
+                **p,
+                "hours": "" if p["gpu_hours"] is None else f"{p['gpu_hours']:.1f}",
+                "share": "" if p["fair_share"] is None else f"{p['fair_share']:.3f}",
+            }
+            for p in model.get("people") or []
         ]
         parts += [
             _table(
@@ -369,6 +497,21 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
                 "no job is waiting",
             ),
             _table(
+                "people",
+                "person",
+                "People",
+                [
+                    ("Person", "name"),
+                    ("Account", "account"),
+                    ("GPUs now", "gpus_now"),
+                    (f"GPU-hours ({USAGE_DAYS} days)", "hours"),
+                    ("Fair share", "share"),
+                ],
+                people,
+                f"nobody has run a job in the last {USAGE_DAYS} days",
+                _people_notes(model),
+            ),
+            _table(
                 "history",
                 "finished",
                 "Recently finished",
@@ -383,7 +526,7 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
                     ("Took", "took"),
                 ],
                 history,
-                model["history_error"] or "no job finished in the last day",
+                model["history_error"] or f"no job finished in the last {USAGE_DAYS} days",
             ),
         ]
         footer = (

@@ -8,11 +8,16 @@ of 121 s before it starts again (tests/rig/group_data/all.py). The GPUs are test
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+import urllib.request
 
 import pytest
+from rig import RIG
 from test_02_slurm import _quote
 from test_07_faults import job, wait_for
+from test_10_rest_web import ARTIFACTS, chromium
 
 USERS = ("ada", "grace")
 
@@ -141,3 +146,70 @@ def test_the_next_free_gpu_goes_to_the_person_who_used_least(rig):
     )
     started = rig.run("node0", f"squeue -h -t RUNNING -j {heavy},{light} -o %u").stdout.split()
     assert started == ["grace"], rig.run("node0", "sprio -l; squeue").stdout
+
+
+@pytest.mark.skipif(RIG.torch is None, reason=f"no PyTorch venv (JupyterLab's home) on the {RIG.suite} rig")
+def test_jupyterlab_in_a_job_answers_through_the_printed_tunnel_and_ends_with_it(rig):
+    job_id = as_user(rig, "ada", "cd && sbatch --parsable -w node1 /opt/gpucluster/jobs/jupyter.sbatch")
+    job_id = job_id.stdout.strip()
+    output = f"/home/ada/jupyter-{job_id}.out"  # written on node1: the rig has no shared directory
+
+    def printed():
+        text = rig.run("node1", f"cat {output}", check=False).stdout
+        tunnel = next((line.split() for line in text.split("\n") if line.strip().startswith("ssh ")), None)
+        url = next((line.split()[-1] for line in text.split("\n") if "?token=" in line), None)
+        return (tunnel, url) if tunnel and url and "is running at" in text else None
+
+    tunnel, url = wait_for(printed, 120, "JupyterLab to start", rig)
+    assert rig.run("node1", f"stat -c %a {output}").stdout.strip() == "600"  # it holds the token
+    assert tunnel[:3] == ["ssh", "-N", "-L"] and tunnel[-1] == "ada@node0"
+    # the laptop: this machine, with ada's key; it knows node0 only by its address
+    ssh = [*tunnel[:1], "-i", str(RIG.state_dir / "ada_ed25519"), "-o", f"HostName={RIG.nodes['node0']}"]
+    ssh += ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    with subprocess.Popen([*ssh, *tunnel[1:]], stderr=subprocess.PIPE) as forward:
+        try:
+            status = url.replace("/lab?", "/api/status?")
+            answer = wait_for(lambda: _get(status), 30, "an answer through the tunnel", rig)
+            assert json.loads(answer)["started"]
+            assert _get(status.split("?")[0]) is None  # no token, no answer
+        finally:
+            forward.terminate()
+
+    rig.run("node0", f"scancel {job_id}")
+    wait_for(lambda: job(rig, job_id).get("JobState") == "CANCELLED", 60, "the job to end", rig)
+    wait_for(
+        lambda: not rig.run("node1", "pgrep -u ada", check=False).stdout.strip(), 60, "JupyterLab gone", rig
+    )
+
+
+def _get(url: str) -> str | None:
+    """The body of a 200 answer, else None."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None
+
+
+def test_the_web_view_shows_each_persons_gpus_gpu_hours_and_fair_share(rig):
+    """After the jobs above: the web view's figures (from slurmrestd and sshare) against sacct's."""
+    jobs = rig.run("node0", "sacct -n -X -P -a -S now-7days -u ada,grace -o User,AllocTRES,ElapsedRaw")
+    hours = dict.fromkeys(USERS, 0.0)
+    for user, tres, elapsed in (line.split("|") for line in jobs.stdout.split()):
+        gpus = dict(t.split("=", 1) for t in tres.split(",") if "=" in t).get("gres/gpu", "0")
+        hours[user] += int(gpus) * int(elapsed) / 3600
+    assert hours["ada"] > 0 and hours["grace"] > 0, jobs.stdout
+    shares = rig.run("node0", "sshare -n -P -a -A research -o User,FairShare").stdout.split()
+    fair_share = {u: float(f) for u, f in (line.split("|") for line in shares) if u in USERS}
+
+    url = f"http://{rig.nodes['node0']}:8080/"
+    with urllib.request.urlopen(f"{url}api/state", timeout=30) as answer:
+        people = {p["name"]: p for p in json.load(answer)["model"]["people"]}
+    for user in USERS:
+        assert people[user]["account"] == "research"
+        assert people[user]["gpus_now"] == 0
+        assert abs(people[user]["gpu_hours"] - hours[user]) < 1e-3, (people[user], hours[user])
+        assert people[user]["fair_share"] == pytest.approx(fair_share[user], abs=1e-6)
+
+    page = chromium(url, ARTIFACTS / f"webview-people-{rig.suite}.png")
+    assert all(f'id="person-{user}"' in page for user in USERS), page[:3000]

@@ -72,6 +72,13 @@ class Rig:
         return "2.13.0" if self.suite == "bookworm" else None
 
     @property
+    def jupyterlab(self) -> str:
+        """The project's default JupyterLab release (the rig's group_data keeps it)."""
+        from model.spec import TorchPart
+
+        return TorchPart.model_fields["jupyterlab_version"].default
+
+    @property
     def wheelhouse(self) -> Path:
         return self.state_dir / "wheelhouse"
 
@@ -109,9 +116,13 @@ class Rig:
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rig-deployer", "-f", str(self.key)],
                 check=True,
             )
-        if self.torch and not any(self.wheelhouse.glob("numpy-*.whl")):
+        lab = self.jupyterlab
+        if self.torch and not any(self.wheelhouse.glob(f"jupyterlab-{lab}-*.whl")):
             download = [sys.executable, "-m", "pip", "download", "-q", "-d", str(self.wheelhouse)]
-            subprocess.run([*download, f"torch=={self.torch}+cpu", "numpy"], check=True)  # the CPU build
+            # resolved for the nodes' Python, Debian 12's 3.11.2 (some releases need a later 3.11.x)
+            download += ["--only-binary=:all:", "--python-version", "3.11.2"]
+            # the CPU build of torch, and the JupyterLab the project installs beside it
+            subprocess.run([*download, f"torch=={self.torch}+cpu", "numpy", f"jupyterlab=={lab}"], check=True)
         image = subprocess.run(
             ["bash", str(HERE / "build-image.sh"), self.suite], check=True, capture_output=True, text=True
         ).stdout.split()[-1]

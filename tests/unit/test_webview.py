@@ -4,11 +4,15 @@ The answers in tests/unit/data/slurmrestd/ were recorded on one-node probes of t
 (see the README there): four jobs, a finished one with a GPU, a finished one without, a running
 one with a GPU and a pending one waiting for it. 23.11 (Ubuntu 24.04's, API v0.0.40) runs on no rig:
 its answers are 24.11's with 23.11's versions (23.11/ is built by build_23.11.py there, which says why).
+All their jobs are root's; the People tests give them to a person where they need one. The sshare
+output in tests/unit/data/sshare/ has 22.05's form (its README says what it is).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -21,12 +25,24 @@ import pytest
 from webview import app
 
 DATA = Path(__file__).parent / "data" / "slurmrestd"
+SSHARE = (Path(__file__).parent / "data" / "sshare" / "22.05.txt").read_text()
 RELEASES = {"22.05": ("22.05.8", "v0.0.38"), "23.11": ("23.11.4", "v0.0.40"), "24.11": ("24.11.5", "v0.0.42")}
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJncHVjbHVzdGVyLXdlYiJ9.NOT-A-REAL-SIGNATURE"
 
 
 def recorded(release: str, name: str) -> dict:
     return json.loads((DATA / release / f"{name}.json").read_text())
+
+
+def sshare(stdout: str = SSHARE, returncode: int = 0, stderr: str = "", calls: list | None = None):
+    """A fake subprocess.run that answers as sshare would."""
+
+    def run(argv, **_):
+        if calls is not None:
+            calls.append(argv)
+        return SimpleNamespace(returncode=returncode, stdout=stdout, stderr=stderr)
+
+    return run
 
 
 @pytest.mark.parametrize("release", RELEASES)
@@ -154,8 +170,8 @@ class FakeToken(app.Token):
 class Recorded(app.SlurmRest):
     """slurmrestd answering from the recordings of one release; refuses the first request once."""
 
-    def __init__(self, release: str, refuse_first: bool = False):
-        super().__init__("http://slurmrestd.invalid:6820", FakeToken(), "gpucluster-web")
+    def __init__(self, release: str, refuse_first: bool = False, run=None):
+        super().__init__("http://slurmrestd.invalid:6820", FakeToken(), "gpucluster-web", run=run or sshare())
         self.release, self.refuse, self.paths = release, refuse_first, []
 
     def _request(self, path):
@@ -180,7 +196,7 @@ def test_a_refused_token_is_renewed_and_the_request_repeated(release):
     assert rest.paths[-3:] == [
         f"/slurm/{version}/nodes",
         f"/slurm/{version}/jobs",
-        f"/slurmdb/{version}/jobs?start_time=now-1days",
+        f"/slurmdb/{version}/jobs?start_time=now-7days",
     ]
     assert [n["name"] for n in model["nodes"]] == ["node0"]
 
@@ -220,10 +236,15 @@ def test_the_page_shows_the_cluster_and_never_the_token(serve, release):
     assert '<meta http-equiv="refresh" content="10">' in page
     for row in ('id="node-node0"', 'id="running-3"', 'id="pending-4"', 'id="finished-1"', 'id="finished-2"'):
         assert row in page
+    assert 'id="people"' in page
+    assert cells(page, "person-ada") == ["ada", "research", "0", "0.0", "0.250"]
+    assert 'id="person-root"' not in page  # the recordings' jobs are root's
     assert f"Slurm {RELEASES[release][0]}" in page
     status, _, state = fetch(url + "/api/state")
     assert status == 200
     assert json.loads(state)["model"]["nodes"][0]["gpus_used"] == 1
+    assert [p["name"] for p in json.loads(state)["model"]["people"]] == ["ada", "grace", "labadmin"]
+    assert json.loads(state)["model"]["shares_error"] is None
     for body in (page, state):
         assert TOKEN not in body
         assert TOKEN.split(".")[0] not in body  # no part of it either
@@ -269,8 +290,205 @@ def test_page_text_is_escaped():
         "queue": [],
         "history": None,
         "history_error": "slurmrestd serves no accounting (slurmdbd) API",
+        "people": [
+            {
+                "name": "<b>ada</b>",
+                "account": "<i>research</i>",
+                "gpus_now": 1,
+                "gpu_hours": None,
+                "fair_share": None,
+                "raw_usage": None,
+            }
+        ],
+        "shares_error": "sshare failed: <no such thing>",
     }
     page = app.render_page(model, "gpucluster", 10)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
     assert "serves no accounting" in page
+    assert "<b>" not in page and "<i>" not in page and "<no such thing>" not in page
+    assert 'id="person-&lt;b&gt;ada&lt;/b&gt;"' in page
+    assert "GPU-hours unavailable: slurmrestd serves no accounting" in page
+
+
+# -- People: who uses what -------------------------------------------------------------------------
+
+
+def cells(page: str, row_id: str) -> list[str]:
+    """The text of each cell of one row of the page."""
+    row = re.search(rf'<tr id="{re.escape(row_id)}">(.*?)</tr>', page)
+    assert row, f"no row {row_id}"
+    return re.findall(r"<td>(.*?)</td>", row[1])
+
+
+def test_sshare_output_is_parsed_into_user_rows():
+    assert app.parse_shares(SSHARE) == [
+        {"account": "root", "user": "root", "raw_usage": 0, "fair_share": 1.0},
+        {"account": "admin", "user": "labadmin", "raw_usage": 268, "fair_share": 0.5},
+        {"account": "research", "user": "ada", "raw_usage": 412, "fair_share": 0.25},
+        {"account": "research", "user": "grace", "raw_usage": 0, "fair_share": 0.5},
+    ]
+    assert app.parse_shares("") == []
+
+
+def test_sshare_is_run_with_the_columns_the_parser_reads():
+    calls = []
+    assert [s["user"] for s in app.read_shares(sshare(calls=calls))] == ["root", "labadmin", "ada", "grace"]
+    assert calls == [["sshare", "-a", "-P", "-o", "Account,User,RawUsage,FairShare"]]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_gpu_hours_per_person_from_slurmdbd(release):
+    answer = recorded(release, "slurmdb_jobs")
+    expected = {}
+    for job in answer["jobs"]:
+        gpus = 0
+        for tres in job["tres"]["allocated"]:
+            if tres["type"] == "gres" and tres["name"] == "gpu":
+                gpus += tres["count"]
+        expected[job["user"]] = expected.get(job["user"], 0) + gpus * job["time"]["elapsed"] / 3600
+    hours = app.gpu_hours(answer)
+    assert hours == pytest.approx(expected)
+    # by hand: job 1 (1 GPU, finished after 3 s) and job 3 (1 GPU, running for 4 s so far)
+    assert hours == {"root": pytest.approx(7 / 3600)}
+
+
+def test_gpu_hours_count_each_job_once_and_running_jobs_so_far():
+    def job(job_id, user, gpus, elapsed, current):
+        allocated = [{"type": "cpu", "name": "", "count": 4}, {"type": "gres", "name": "gpu", "count": gpus}]
+        return {
+            "job_id": job_id,
+            "user": user,
+            "state": {"current": [current]},
+            "time": {"elapsed": elapsed},
+            "tres": {"allocated": allocated},
+        }
+
+    answer = {
+        "jobs": [
+            job(10, "ada", 2, 5400, "COMPLETED"),  # 3.0
+            job(11, "ada", 1, 1800, "RUNNING"),  # 0.5 so far
+            job(11, "ada", 1, 1800, "RUNNING"),  # the same job again: not counted twice
+            job(12, "grace", 0, 7200, "COMPLETED"),  # no GPU: 0
+            job(13, "grace", 1, 0, "PENDING"),
+        ]
+    }
+    assert app.gpu_hours(answer) == {"ada": 3.5, "grace": 0.0}
+
+
+def test_people_combine_running_jobs_gpu_hours_and_fair_share():
+    running = [
+        {"user": "ada", "gpus": 2},
+        {"user": "ada", "gpus": 1},
+        {"user": "root", "gpus": 1},
+        {"user": "bob", "gpus": 0},
+    ]
+    hours = {"ada": 10.0, "grace": 30.5, "root": 1.0, "carl": 0.0}
+    people = app.parse_people(running, hours, app.parse_shares(SSHARE))
+    assert [p["name"] for p in people] == ["ada", "grace", "bob", "carl", "labadmin"]
+    assert people[0] == {
+        "name": "ada",
+        "account": "research",
+        "gpus_now": 3,
+        "gpu_hours": 10.0,
+        "fair_share": 0.25,
+        "raw_usage": 412,
+    }
+    assert people[2] == {
+        "name": "bob",
+        "account": "",
+        "gpus_now": 0,
+        "gpu_hours": 0.0,
+        "fair_share": None,
+        "raw_usage": None,
+    }
+    # without accounting and without sshare: what is known, the rest None
+    assert app.parse_people(running, None, None) == [
+        {
+            "name": "ada",
+            "account": "",
+            "gpus_now": 3,
+            "gpu_hours": None,
+            "fair_share": None,
+            "raw_usage": None,
+        },
+        {
+            "name": "bob",
+            "account": "",
+            "gpus_now": 0,
+            "gpu_hours": None,
+            "fair_share": None,
+            "raw_usage": None,
+        },
+    ]
+
+
+def test_a_person_in_two_accounts_gets_both_and_the_better_standing():
+    shares = app.parse_shares("Account|User|RawUsage|FairShare\n a|ada|10|0.2\n b|ada|5|0.7\n")
+    (ada,) = app.parse_people([], {}, shares)
+    assert (ada["account"], ada["fair_share"], ada["raw_usage"]) == ("a, b", 0.7, 15)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_people_from_the_recorded_answers(release):
+    """The recordings' jobs given to ada: her running GPU, her GPU-hours and her standing, on the page."""
+
+    class Adas(Recorded):
+        def _request(self, path):
+            status, answer = super()._request(path)
+            for job in answer.get("jobs", []):
+                job["user" if path.startswith("/slurmdb/") else "user_name"] = "ada"
+            return status, answer
+
+    model = Adas(release).snapshot(now=2_000_000_000)
+    ada = model["people"][0]
+    assert (ada["name"], ada["account"], ada["gpus_now"], ada["fair_share"]) == ("ada", "research", 1, 0.25)
+    assert ada["gpu_hours"] == pytest.approx(7 / 3600)
+    assert [p["name"] for p in model["people"]] == ["ada", "grace", "labadmin"]
+    page = app.render_page(model, "gpucluster", 10)
+    assert 'id="people"' in page
+    assert cells(page, "person-ada") == ["ada", "research", "1", "0.0", "0.250"]
+
+
+def test_the_people_rows_show_their_values():
+    model = Recorded("24.11").snapshot(now=2_000_000_000)
+    model["people"] = app.parse_people(
+        [{"user": "ada", "gpus": 2}], {"ada": 12.345, "grace": 0.04}, app.parse_shares(SSHARE)
+    )
+    page = app.render_page(model, "gpucluster", 10)
+    section = re.search(r'<section id="people">.*?</section>', page)[0]
+    assert cells(section, "person-ada") == ["ada", "research", "2", "12.3", "0.250"]
+    assert cells(section, "person-grace") == ["grace", "research", "0", "0.0", "0.500"]
+    assert cells(section, "person-labadmin") == ["labadmin", "admin", "0", "0.0", "0.500"]
+    assert "unavailable" not in section
+
+
+def raising(exc: Exception):
+    """A fake subprocess.run that cannot run sshare."""
+
+    def run(argv, **_):
+        raise exc
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        pytest.param(sshare("", 1, "sshare: error: Problem talking to the database"), id="fails"),
+        pytest.param(raising(FileNotFoundError(2, "No such file or directory", "sshare")), id="missing"),
+        pytest.param(raising(subprocess.TimeoutExpired(app.SSHARE, 20)), id="hangs"),
+    ],
+)
+def test_a_failing_sshare_leaves_the_page_up(serve, run):
+    url = serve(Recorded("24.11", run=run))
+    status, _, page = fetch(url + "/")
+    assert status == 200
+    assert 'id="running-3"' in page and 'id="finished-1"' in page  # the rest of the page is there
+    section = re.search(r'<section id="people">.*?</section>', page)[0]
+    assert "Fair share unavailable: sshare failed" in section
+    assert "Traceback" not in page
+    assert 'id="person-' not in section  # the recordings' jobs are root's; no sshare, nobody else
+    status, _, state = fetch(url + "/api/state")
+    assert status == 200
+    assert json.loads(state)["model"]["shares_error"].startswith("sshare failed")
