@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -20,6 +21,7 @@ from test_07_faults import job, wait_for
 from test_10_rest_web import ARTIFACTS, chromium
 
 USERS = ("ada", "grace")
+NODES = ("node0", "node1", "node2")
 
 
 def as_user(rig, user: str, command: str, check: bool = True):
@@ -213,3 +215,27 @@ def test_the_web_view_shows_each_persons_gpus_gpu_hours_and_fair_share(rig):
 
     page = chromium(url, ARTIFACTS / f"webview-people-{rig.suite}.png")
     assert all(f'id="person-{user}"' in page for user in USERS), page[:3000]
+
+
+@pytest.mark.skipif(RIG.torch is None, reason=f"no PyTorch venv on the {RIG.suite} rig")
+def test_a_persons_own_environment_adds_a_package_on_every_node_and_keeps_the_clusters_torch(rig, tmp_path):
+    """The rig has no /shared, so the environment is made at the same path in ada's home on each
+    node, as /shared/ada/envs/... would be one folder seen by all. The package is a wheel from the
+    package index, copied in (the nodes reach no index over HTTPS)."""
+    download = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp_path), "tabulate"]
+    subprocess.run(download, check=True)
+    (wheel,) = tmp_path.glob("tabulate-*.whl")
+    env = "/home/ada/envs/exp"
+    for node in NODES:
+        subprocess.run(["docker", "cp", str(wheel), f"{rig.container(node)}:/tmp/{wheel.name}"], check=True)
+        rig.run(node, f"su - ada -c '/opt/gpucluster/jobs/new-venv {env}'")
+        rig.run(node, f"su - ada -c '{env}/bin/pip install -q --no-index /tmp/{wheel.name}'")
+    probe = "import socket, tabulate, torch; print(socket.gethostname(), tabulate.__file__, torch.__file__)"
+    out = as_user(rig, "ada", f"srun -N3 --ntasks-per-node=1 -t 2 {env}/bin/python -c {_quote(probe)}").stdout
+    rows = sorted(line.split() for line in out.split("\n") if line)
+    assert [row[0] for row in rows] == list(NODES)
+    for _, package, torch in rows:
+        assert package.startswith(f"{env}/lib/") and torch.startswith("/opt/pytorch/lib/"), rows
+    for node in NODES:  # the cluster's environment is untouched
+        assert rig.run(node, "/opt/pytorch/bin/python -c 'import tabulate'", check=False).returncode != 0
+        rig.run(node, f"rm -rf /home/ada/envs /tmp/{wheel.name}")
