@@ -84,7 +84,7 @@ def test_a_persons_third_gpu_job_waits_for_the_cap_while_a_colleagues_runs(rig):
 
 
 def test_scavenger_jobs_yield_to_normal_work_and_complete_later(rig):
-    scavengers = [submit(rig, "grace", "--qos=scavenger --gres=gpu:1 --wrap 'sleep 30'") for _ in range(3)]
+    scavengers = [submit(rig, "grace", "--qos=scavenger --gres=gpu:1 --wrap 'sleep 20'") for _ in range(3)]
     wait_for(lambda: states(rig, scavengers) == ["RUNNING"] * 3, 60, "three scavenger jobs on the GPUs", rig)
     submitted = time.monotonic()
     normal = submit(rig, "ada", "--gres=gpu:1 --wrap 'sleep 10'")
