@@ -612,6 +612,9 @@ class Sharing(BaseModel):
     weight_age: int = setting(1000, ge=0, doc="priority from waiting, full after max_age")
     max_age: str = setting("7-0", pattern=_SLURM_TIME, doc="the wait after which age adds no more priority")
     weight_qos: int = setting(20000, ge=0, doc="priority from the QoS: interactive first, scavenger last")
+    weight_jobsize: int = setting(
+        1000, ge=0, doc="priority from the nodes a job asks for: a DDP job is not starved by one-GPU jobs"
+    )
     interactive_max_time: str = setting(
         "4:00:00", pattern=_SLURM_TIME, doc="QoS interactive: the longest job (longer ones are refused)"
     )
