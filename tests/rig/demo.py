@@ -61,14 +61,53 @@ def verify() -> bool:
     return all(results)
 
 
+class Progress:
+    """A deploy's progress, a line per phase and per step: when it ended, how long it took and on
+    which nodes it changed something (pyinfra's own lines, condensed)."""
+
+    PHASES = {  # pyinfra's phase -> what the line says it starts
+        "Connecting to hosts": "connecting to the nodes",
+        "Preparing operation files": "reading the nodes' facts, planning",
+        "Beginning operation run": "applying, step by step (the time each ended and took):",
+    }
+
+    def __init__(self):
+        self.step, self.since, self.changed = None, 0.0, []
+
+    def __call__(self, line: str, seconds: float) -> None:
+        text = line.strip()
+        if text.startswith("--> Starting operation: "):
+            step = text.removeprefix("--> Starting operation: ").split(" | ")[0]
+            if step != self.step:
+                self.end(seconds)
+                self.step, self.since = step, seconds
+        elif text.startswith("--> "):
+            phase = next((done for start, done in self.PHASES.items() if text[4:].startswith(start)), None)
+            if text[4:].startswith(("Results", "Disconnecting")):
+                self.end(seconds)
+            if phase:
+                print(f"  {seconds:6.1f} s  {phase}", flush=True)
+        elif self.step and text.endswith(("Success", "Error")) and text.startswith("["):
+            node = text[1:].split("]")[0]
+            self.changed += [] if node in self.changed else [node]
+
+    def end(self, seconds: float) -> None:
+        if self.step:
+            where = f": changed on {', '.join(sorted(self.changed))}" if self.changed else ""
+            print(f"  {seconds:6.1f} s  {self.step} ({seconds - self.since:.1f} s){where}", flush=True)
+        self.step, self.changed = None, []
+
+
 def main() -> int:
     print(f"Bringing up the rig ({RIG.suite}, {RIG.subnet}) ...")
     RIG.up()
-    first = RIG.deploy(first_login=True)
+    print("First deploy (password login):", flush=True)
+    first = RIG.deploy(first_login=True, progress=Progress())
     if first.returncode:
         print(first.output[-4000:])
         return 1
-    second = RIG.deploy()
+    print("Second deploy (key login):", flush=True)
+    second = RIG.deploy(progress=Progress())
     if second.returncode:
         print(second.output[-4000:])
         return 1

@@ -15,7 +15,9 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,21 +164,40 @@ class Rig:
         inventory: str | None = None,
         first_login: bool = False,
         deploy_file: str = "deploy.py",
+        progress: Callable[[str, float], None] | None = None,
     ) -> Deploy:
-        """Run deploy.py (or another deploy file) with pyinfra over SSH (first_login: with the password)."""
+        """Run deploy.py (or another deploy file) with pyinfra over SSH (first_login: with the password).
+
+        pyinfra prints its JSON results on stdout and its progress on stderr; `progress` is given
+        each progress line as it comes, with the seconds since the start."""
         env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0"}
         inventory = inventory or str(HERE / "inventory.py")
         cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, deploy_file, *args]
         start = time.monotonic()
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
+        with tempfile.TemporaryFile("w+") as stdout:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            stderr = []
+            for line in proc.stderr:
+                stderr.append(line)
+                if progress:
+                    progress(line.rstrip("\n"), time.monotonic() - start)
+            proc.wait()
+            stdout.seek(0)
+            output = stdout.read()
         seconds = time.monotonic() - start
         try:
-            results = json.loads(proc.stdout)
+            results = json.loads(output)
         except json.JSONDecodeError:
             results = None
-        return Deploy(proc.returncode, results, proc.stdout + proc.stderr, seconds)
+        return Deploy(proc.returncode, results, output + "".join(stderr), seconds)
 
     def spec(self):
         """The spec the deploy builds for the rig: the project's group_data with the rig's over it
