@@ -96,6 +96,37 @@ class NvidiaGpus(FactBase):
         return gpus
 
 
+class NvidiaPowerLimits(FactBase):
+    """
+    Returns each GPU's power limit in watts as nvidia-smi reports it (``power.limit``: the one in
+    force, set by ``nvidia-smi --power-limit`` or the card's default); ``[]`` with no driver.
+
+    .. code:: python
+
+        [{"index": 0, "power_limit_w": 575.0}]
+    """
+
+    def command(self) -> str:
+        return (
+            "command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=index,power.limit "
+            "--format=csv,noheader,nounits 2>/dev/null; true"
+        )
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def process(self, output):
+        rows = parse_gpu_csv(output, ("index", "power.limit"))
+        return [
+            {
+                "index": r["index"],
+                "power_limit_w": None if r["power_limit"] is None else float(r["power_limit"]),
+            }
+            for r in rows
+        ]
+
+
 class NvidiaPciGpus(FactBase):
     """
     Returns the NVIDIA GPUs (display and 3D controllers) on the PCI bus, driver or not; ``[]`` in a

@@ -134,6 +134,15 @@ class NvidiaSettings(BaseModel):
     reboot: bool = setting(
         True, doc="reboot a node (one at a time) only when its installed driver is not the loaded one"
     )
+    power_limit_w: int | None = setting(
+        None,
+        ge=100,
+        le=1000,
+        doc=(
+            "hold every GPU to this many watts, set with nvidia-smi at each boot (three 575 W cards in one "
+            "room); None: the card's own limit"
+        ),
+    )
 
     @model_validator(mode="wrap")
     @classmethod

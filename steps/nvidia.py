@@ -29,7 +29,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Arch, KernelVersion, OsRelease
 from pyinfra.operations import apt, files, server, systemd
 
@@ -58,6 +58,7 @@ CUDA_PROFILE = "/etc/profile.d/cuda.sh"
 GPU_WAIT_S = 300  # after a reboot: how long nvidia-smi may take to answer
 REBOOT_MARKER = "/var/lib/gpucluster/nvidia-reboot"  # the driver a node was last rebooted for
 SB_STATE = {True: "on", False: "off"}
+POWER_UNIT = "gpucluster-gpu-power.service"
 
 
 @deploy("NVIDIA driver and CUDA")
@@ -109,6 +110,7 @@ def configure():
         running=True if module["loaded"] else None,  # with no driver loaded yet it starts at boot
         enabled=True,
     )
+    _power_limit(settings.power_limit_w, module)
     apt.packages(
         name=f"Install the CUDA {settings.cuda} toolkit ({settings.cuda_package})",
         packages=[settings.cuda_package],
@@ -128,6 +130,36 @@ def configure():
         reason = reboot_reason(host.get_fact(NvidiaPciGpus), module)
         if reason:
             logger.warning(f"{host.name} needs a reboot ({reason}); nvidia reboot is False: reboot it")
+
+
+def _power_limit(watts: int | None, module: dict) -> None:
+    """Every GPU held to `watts` by a unit that sets it at each boot (nvidia-smi's limit does not
+    survive a reboot), applied now where the driver is loaded; None: the unit goes, and the card's
+    own limit returns at the next boot."""
+    unit = f"/etc/systemd/system/{POWER_UNIT}"
+    if watts is None:
+        if host.get_fact(File, path=unit):
+            systemd.service(name="Stop holding the GPUs' power", service=POWER_UNIT, enabled=False)
+            files.file(name=f"Remove {unit}", path=unit, present=False)
+            systemd.daemon_reload(name="Forget the GPU power unit")
+        return
+    written = files.put(
+        name=f"Hold each GPU to {watts} W at boot ({unit})",
+        src=StringIO(render("gpucluster-gpu-power.service.j2", watts=watts)),
+        dest=unit,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    systemd.daemon_reload(name="Read the GPU power unit", _if=written.did_change)
+    systemd.service(name="Set the GPUs' power limit at every boot", service=POWER_UNIT, enabled=True)
+    if module["loaded"]:  # with no driver loaded yet it first runs at the boot into it
+        systemd.service(
+            name=f"Set the GPUs' power limit to {watts} W now",
+            service=POWER_UNIT,
+            restarted=True,
+            _if=written.did_change,
+        )
 
 
 def _nvidia_repository(dist: Distribution, settings: NvidiaSettings, installed) -> list:

@@ -1,4 +1,5 @@
-"""The NVIDIA driver, CUDA, node0's desktop and the NFS shared directory, tested by their plan.
+"""The NVIDIA driver, CUDA, the GPUs' power limit, node0's desktop and the NFS shared directory,
+tested by their plan.
 
 The rig has no GPU and cannot reach NVIDIA's repository, and the build machine's kernel has no NFS
 (neither nfsd nor the client: /proc/filesystems lists no nfs, and a container cannot load modules).
@@ -32,7 +33,7 @@ from model.nvidia_packages import CUDA_KEYRING, distribution, driver_packages
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["node0", "node1", "node2"]
 SHARED = {"enabled": True, "path": "/shared", "export": "/srv/gpucluster/shared"}
-NVIDIA = {"enabled": True}  # the project's versions
+NVIDIA = {"enabled": True, "power_limit_w": 450}  # the project's versions, three cards held to 450 W
 DESKTOP = {"kind": "gnome-minimal"}
 SETTINGS = NvidiaSettings(**NVIDIA)
 DIST = distribution({"id": "debian", "version_id": {"bookworm": "12", "trixie": "13"}[RIG.suite]}, "x86_64")
@@ -140,6 +141,13 @@ def test_nouveau_is_blacklisted_and_the_initramfs_refreshed_only_when_that_chang
 
 def test_persistenced_is_enabled(dry_run):
     assert op(dry_run, "Enable nvidia-persistenced")["hosts_with_change"] == NODES
+
+
+def test_every_gpu_is_held_to_the_power_limit_at_each_boot(dry_run):
+    assert op(dry_run, "Hold each GPU to 450 W at boot")["hosts_with_change"] == NODES
+    assert op(dry_run, "Set the GPUs' power limit at every boot")["hosts_with_change"] == NODES
+    # no driver is loaded on the rig: the limit is first set by the boot into the driver, not now
+    assert not [o for o in dry_run["plan"] if any("power limit to" in name for name in o["names"])]
 
 
 def test_no_reboot_is_planned_where_no_reboot_can_help(dry_run):

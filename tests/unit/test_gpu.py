@@ -546,3 +546,12 @@ def test_the_marker_is_written_as_module_id_reads_it(tmp_path):
         env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
         out = subprocess.run(["sh", "-c", MODULE_ID_COMMAND], capture_output=True, text=True, env=env)
         assert out.stdout.strip() == module_id(module) == ("580.82.09 open" if module else "none")
+
+
+def test_the_power_limit_unit_sets_every_gpu_at_boot_after_persistenced():
+    unit = render("gpucluster-gpu-power.service.j2", watts=450).splitlines()
+    assert "ExecStart=/usr/bin/nvidia-smi --power-limit=450" in unit
+    assert "After=nvidia-persistenced.service" in unit and "WantedBy=multi-user.target" in unit
+    assert NvidiaSettings().power_limit_w is None  # the card's own limit unless group_data sets one
+    with pytest.raises(ValidationError, match="power_limit_w"):
+        NvidiaSettings(power_limit_w=50)

@@ -194,6 +194,7 @@ def test_audit_names_the_odd_node_and_a_clock_too_far_off():
         "os": "ubuntu 24.04",
         "kernel": "6.8.0-60-generic",
         "nvidia driver": "580.95.05 open",
+        "gpu power": "575 W",
         "cuda": "12.8.93",
     }
     row |= {"slurm": "23.11.4", "slurm.conf": "sha256:aaa", "munge key": "sha256:bbb", "torch": "2.9.1+cu128"}
@@ -204,6 +205,24 @@ def test_audit_names_the_odd_node_and_a_clock_too_far_off():
         "munge key: node2 has sha256:ccc (sha256:bbb on node0, node1)",
         "clock offset: node2 is -200.0 ms off (limit 50 ms)",
     ]
+
+
+def test_audit_names_a_gpu_not_held_to_the_power_limit():
+    from runbooks.audit import problems
+
+    row = {field: "same" for field in ("os", "kernel", "nvidia driver", "cuda", "slurm", "slurm.conf")}
+    row |= {"munge key": "same", "torch": "same", "clock offset": 0.0}
+    rows = {name: {**row, "gpu power": "450 W"} for name in ("node0", "node1")}
+    rows["node2"] = {**row, "gpu power": "none"}  # no driver: the "nvidia driver" field says so
+    assert problems(rows, clock_limit_s=0.05, power_limit_w=450) == [
+        "gpu power: node2 has none (450 W on node0, node1)"
+    ]
+    rows["node2"] = {**row, "gpu power": "575 W"}  # rebooted, the unit did not run
+    assert problems(rows, clock_limit_s=0.05, power_limit_w=450) == [
+        "gpu power: node2 has 575 W (450 W on node0, node1)",
+        "gpu power: node2 has 575 W, nvidia['power_limit_w'] is 450 W",
+    ]
+    assert problems({n: {**row, "gpu power": "575 W"} for n in rows}, 0.05) == []
 
 
 def test_pyinfras_own_names_are_not_taken_for_settings(key):
