@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUITES ?= bookworm trixie
 
-.PHONY: venv prereqs lint unit test demo bench rig-down
+.PHONY: venv prereqs lint unit test demo bench bench-deploy rig-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,6 +37,10 @@ demo: venv prereqs
 # The benchmark on the rig left by `make demo`; results, plots and the report in bench-results/.
 bench: venv
 	$(PY) -m pyinfra -y tests/rig/inventory.py bench.py
+
+# How long the deploy takes on a fresh rig: the converge and three no-change re-runs, with figures.
+bench-deploy: venv prereqs
+	$(PY) tests/rig/bench_deploy.py
 
 rig-down: venv
 	$(PY) tests/rig/rig.py down

@@ -1,0 +1,96 @@
+"""`make bench-deploy`: how long the deploy takes on the rig, and where the time goes.
+
+A fresh rig, then the fresh converge (the first deploy, password login) and three no-change re-runs.
+For each it prints the wall time, this machine's CPU time, the commands each node ran through
+sudo (counted on the node, in its journal: every operation and fact runs that way) and the slowest
+steps (from pyinfra's progress lines). The package installs of the converge are shown apart
+(the operations named "Install ..."). The rig is left running.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+
+from demo import Progress
+from rig import RIG
+
+RERUNS = 3
+
+
+class Steps(Progress):
+    """Progress that keeps each step's time instead of printing it, and the time of the operations
+    that install packages (named "Install ...")."""
+
+    def __init__(self):
+        super().__init__()
+        self.times: dict[str, float] = {}
+        self.installing = 0.0
+        self.install_since: float | None = None
+
+    def __call__(self, line: str, seconds: float) -> None:
+        text = line.strip()
+        if text.startswith("--> "):
+            if self.install_since is not None:
+                self.installing += seconds - self.install_since
+            operation = text.removeprefix("--> Starting operation: ").partition(" | ")[2]
+            self.install_since = seconds if operation.startswith("Install") else None
+        super().__call__(line, seconds)
+
+    def end(self, seconds: float) -> None:
+        if self.step:
+            self.times[self.step] = self.times.get(self.step, 0.0) + seconds - self.since
+        self.step, self.changed = None, []
+
+
+def sudo_commands() -> dict[str, int]:
+    """Per node, the commands sudo has run since the node booted (its journal's COMMAND= lines)."""
+    count = "journalctl -q -t sudo --no-pager | grep -c 'COMMAND=' || true"
+    return {node: int(RIG.run(node, count).stdout.strip() or 0) for node in RIG.nodes}
+
+
+def measured(**kwargs) -> dict:
+    before, cpu = sudo_commands(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    steps = Steps()
+    run = RIG.deploy(progress=steps, **kwargs)
+    if run.returncode:
+        sys.exit(run.output[-3000:])
+    after, used = sudo_commands(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "seconds": run.seconds,
+        "cpu": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+        "commands": {node: after[node] - before[node] for node in RIG.nodes},
+        "steps": steps.times,
+        "installing": steps.installing,
+        "changes": sum(len(hosts) for hosts in run.changed().values()),
+    }
+
+
+def report(title: str, run: dict) -> None:
+    commands = ", ".join(f"{node} {n}" for node, n in run["commands"].items())
+    print(f"{title}: {run['seconds']:.1f} s wall, {run['cpu']:.1f} s CPU here, {run['changes']} changes")
+    print(f"  commands through sudo: {commands}")
+    slowest = sorted(run["steps"].items(), key=lambda item: -item[1])[:6]
+    print("  slowest steps: " + ", ".join(f"{step} {s:.1f} s" for step, s in slowest))
+
+
+def main() -> None:
+    print(f"Bringing up a fresh rig ({RIG.suite}, {len(RIG.nodes)} nodes) ...", flush=True)
+    RIG.up()
+    start = time.monotonic()
+    fresh = measured(first_login=True)
+    report("Fresh converge", fresh)
+    rest = fresh["seconds"] - fresh["installing"]
+    print(f"  installing packages (apt, pip): {fresh['installing']:.1f} s; the deploy's own: {rest:.1f} s")
+    reruns = [measured() for _ in range(RERUNS)]
+    for i, run in enumerate(reruns, 1):
+        report(f"No-change re-run {i}", run)
+    median = statistics.median(run["seconds"] for run in reruns)
+    print(f"\nfresh converge {fresh['seconds']:.1f} s; no-change re-run median {median:.1f} s of {RERUNS}")
+    print(f"(everything, rig start excluded: {time.monotonic() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
