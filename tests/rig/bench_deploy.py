@@ -27,6 +27,7 @@ class Steps(Progress):
     def __init__(self):
         super().__init__()
         self.times: dict[str, float] = {}
+        self.phases: dict[str, float] = {}  # each phase's label -> when it began
         self.installing = 0.0
         self.install_since: float | None = None
 
@@ -38,6 +39,9 @@ class Steps(Progress):
             operation = text.removeprefix("--> Starting operation: ").partition(" | ")[2]
             self.install_since = seconds if operation.startswith("Install") else None
         super().__call__(line, seconds)
+
+    def phase(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = seconds
 
     def end(self, seconds: float) -> None:
         if self.step:
@@ -64,13 +68,18 @@ def measured(**kwargs) -> dict:
         "commands": {node: after[node] - before[node] for node in RIG.nodes},
         "steps": steps.times,
         "installing": steps.installing,
+        "planning": steps.phases[Progress.PHASES["Beginning operation run"]]
+        - steps.phases[Progress.PHASES["Preparing operation files"]],
         "changes": sum(len(hosts) for hosts in run.changed().values()),
     }
 
 
 def report(title: str, run: dict) -> None:
     commands = ", ".join(f"{node} {n}" for node, n in run["commands"].items())
-    print(f"{title}: {run['seconds']:.1f} s wall, {run['cpu']:.1f} s CPU here, {run['changes']} changes")
+    print(
+        f"{title}: {run['seconds']:.1f} s wall ({run['planning']:.1f} s reading facts and planning), "
+        f"{run['cpu']:.1f} s CPU here, {run['changes']} changes"
+    )
     print(f"  commands through sudo: {commands}")
     slowest = sorted(run["steps"].items(), key=lambda item: -item[1])[:6]
     print("  slowest steps: " + ", ".join(f"{step} {s:.1f} s" for step, s in slowest))

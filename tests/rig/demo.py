@@ -86,10 +86,13 @@ class Progress:
             if text[4:].startswith(("Results", "Disconnecting")):
                 self.end(seconds)
             if phase:
-                print(f"  {seconds:6.1f} s  {phase}", flush=True)
+                self.phase(phase, seconds)
         elif self.step and text.endswith(("Success", "Error")) and text.startswith("["):
             node = text[1:].split("]")[0]
             self.changed += [] if node in self.changed else [node]
+
+    def phase(self, phase: str, seconds: float) -> None:
+        print(f"  {seconds:6.1f} s  {phase}", flush=True)
 
     def end(self, seconds: float) -> None:
         if self.step:
