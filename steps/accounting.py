@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from facts.slurm import AccountingClusters, SlurmDatabaseLogin
 from model.spec import current
-from operations.plan import did_change, keep_running
+from operations.plan import did_change, keep_running, node_fact
 from operations.render import render
 from steps.restapi import KEY as JWT_KEY
 
@@ -101,7 +101,7 @@ def configure():
         _if=did_change(started),
     )
 
-    clusters = host.get_fact(AccountingClusters)
+    clusters = node_fact(host.name, AccountingClusters)
     if clusters is not None and spec.cluster_name not in clusters:
         server.shell(
             name=f"Register the cluster {spec.cluster_name} with slurmdbd",

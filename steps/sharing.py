@@ -18,7 +18,7 @@ from pyinfra.operations import server
 from facts.slurm import AccountingClusters, SlurmAssociations, SlurmQos
 from model.sharing import account_changes, found_accounts, found_qos, qos_changes
 from model.spec import ClusterSpec, current
-from operations.plan import when_known
+from operations.plan import node_fact, when_known
 from runbooks.remote import wait_for
 
 
@@ -36,7 +36,7 @@ def _found(spec: ClusterSpec):
     a minute's wait for slurmctld to register the cluster."""
 
     def read():
-        clusters = host.get_fact(AccountingClusters)
+        clusters = node_fact(host.name, AccountingClusters)  # read once while planning
         if not clusters or spec.cluster_name not in clusters:
             return None
         qos = host.get_fact(SlurmQos)
