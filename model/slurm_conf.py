@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from pyinfra.api.exceptions import OperationError
 
+from model.config_keys import ConfigKeys
 from model.spec import ClusterSpec
 
 PATHS = SimpleNamespace(
@@ -43,24 +44,5 @@ def config_context(spec: ClusterSpec, nodes, version: tuple[int, ...]) -> dict:
         "paths": PATHS,
         **release_settings(version),
         "job_defaults": spec.job_defaults(nodes),
-        "conf": Settings(spec.slurm_options),
+        "conf": ConfigKeys(spec.slurm_options, "slurm_options", "="),
     }
-
-
-class Settings:
-    """slurm.conf's keys, for the template: `conf(key, default)` writes the key with slurm_options'
-    value where it sets one (None: left out), else the default; `conf.rest()` is every option the
-    template did not write. So a key appears once, wherever it is set. Slurm's keys are
-    case-insensitive, and so is the match."""
-
-    def __init__(self, options: dict):
-        self.options = {key.lower(): (key, value) for key, value in options.items()}
-        self.written: set[str] = set()
-
-    def __call__(self, key: str, default) -> str:
-        self.written.add(key.lower())
-        key, value = self.options.get(key.lower(), (key, default))
-        return f"# {key}: left out (slurm_options)" if value is None else f"{key}={value}"
-
-    def rest(self) -> list[tuple[str, object]]:
-        return [(k, v) for low, (k, v) in self.options.items() if low not in self.written and v is not None]

@@ -338,6 +338,18 @@ class SshPart(BaseModel):
         doc="False: password login is switched off once key login is proven; True: leave it on",
         fix="set ssh_password_login in group_data/all.py to True or False",
     )
+    sshd_options: dict[str, str | None] = setting(
+        {},
+        doc=(
+            "sshd_config keys as written there, for the hardening drop-in: a key it writes takes this value "
+            "in its place (e.g. a wider MACs list for an old client), None leaves it out, any other key is "
+            "added; a login is proven with the result before sshd loads it"
+        ),
+        fix=(
+            "set sshd_options in group_data/all.py to a dict of sshd_config Key: value (None leaves a key "
+            "out)"
+        ),
+    )
 
     @field_validator("deployer_key")
     @classmethod
@@ -346,6 +358,18 @@ class SshPart(BaseModel):
         for path in (value, value.with_name(value.name + ".pub")):
             if not path.is_file():
                 raise ValueError(f"{path} does not exist")
+        return value
+
+    @field_validator("sshd_options")
+    @classmethod
+    def _one_line_options(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        for key, option in value.items():
+            if not re.fullmatch(r"[A-Za-z]+", key):
+                raise ValueError(f"{key!r} is not an sshd_config keyword")
+            if key.lower() == "passwordauthentication":
+                raise ValueError("PasswordAuthentication is ssh_password_login's; set that instead")
+            if option is not None and ("\n" in option or not option.strip()):
+                raise ValueError(f"{key}: {option!r} is not a one-line value")
         return value
 
     @property

@@ -7,7 +7,11 @@ The tests run in file order: a bad inventory first (against fresh nodes), then t
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -135,6 +139,32 @@ def test_sshd_effective_settings_are_hardened(first_deploy, rig):
         assert settings["permitrootlogin"] == "no"
 
 
+def test_ssh_audit_rates_no_algorithm_of_any_node_a_failure(first_deploy, rig):
+    """ssh-audit (PyPI) against each node: no fail (the PQ-less key exchanges paramiko needs stay as
+    warnings), no critical recommendation, no known CVE of the OpenSSH release."""
+    for node, ip in rig.nodes.items():
+        report = json.loads(
+            subprocess.run(
+                [str(Path(sys.executable).with_name("ssh-audit")), "-j", ip], capture_output=True, text=True
+            ).stdout
+        )
+        assert report["banner"]["software"].startswith("OpenSSH_"), node
+        failures = [
+            (kind, entry["algorithm"], entry["notes"]["fail"])
+            for kind in ("kex", "key", "enc", "mac")
+            for entry in report[kind]
+            if entry["notes"].get("fail")
+        ]
+        assert failures == [], node
+        assert "critical" not in report["recommendations"], (node, report["recommendations"])
+        assert report["cves"] == [], node
+        assert {entry["algorithm"] for entry in report["key"]} <= {
+            "ssh-ed25519",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+        }
+
+
 def test_chrony_runs_and_compute_nodes_follow_the_controller(first_deploy, rig):
     controller_ip = rig.nodes["node0"]
     for node in NODES:
@@ -192,3 +222,26 @@ def test_password_login_stays_on_where_key_login_cannot_be_proven(second_deploy,
     assert healed.returncode == 0, healed.output[-3000:]
     with pytest.raises(paramiko.AuthenticationException):
         _login(rig.nodes["node2"], rig.admin_user, password=rig.password())
+
+
+@pytest.mark.parametrize(
+    "ciphers, refused_by",
+    [
+        ("chacha20-poly1305@openssh.com", "no acceptable ciphers"),  # paramiko, pyinfra's client, lacks it
+        ("aes128-cbc", "this machine's OpenSSH client: Unable to negotiate"),  # off in OpenSSH's defaults
+    ],
+)
+def test_sshd_settings_a_client_cannot_use_are_never_loaded(second_deploy, rig, outputs, ciphers, refused_by):
+    """sshd_options that leave no cipher the deploying machine's clients share: the trial login fails
+    on every node, which keeps the sshd settings it runs with, and says so without a traceback."""
+    hardening = "/etc/ssh/sshd_config.d/10-gpucluster.conf"
+    before = {node: rig.run(node, f"sha256sum {hardening}; sshd -T | grep ^ciphers").stdout for node in NODES}
+    result = rig.deploy("--data", f"sshd_options={json.dumps({'Ciphers': ciphers})}")
+    outputs.append(result.output)
+    assert result.returncode != 0
+    assert "Traceback" not in result.output
+    for node, ip in rig.nodes.items():
+        line = next(line for line in result.output.splitlines() if f"[{node}] {node}: key login as" in line)
+        assert refused_by in line and "sshd keeps its current settings" in line
+        assert rig.run(node, f"sha256sum {hardening}; sshd -T | grep ^ciphers").stdout == before[node]
+        _login(ip, rig.admin_user, key_filename=str(rig.key))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from specs import ROOT, build, hosts
 
 from model.spec import ClusterSpec, SpecError
 from operations.render import render
+from steps.ssh import sshd_dropin, trial_command
 
 
 def test_default_inventory_builds(key):
@@ -87,6 +90,14 @@ BAD_INPUT = {
         dict(clock_offset_limit_ms=0),
         ["clock_offset_limit_ms: Input should be greater"],
     ),
+    "password login through sshd_options": (
+        dict(sshd_options={"PasswordAuthentication": "yes"}),
+        ["sshd_options: PasswordAuthentication is ssh_password_login's"],
+    ),
+    "two lines in one sshd option": (
+        dict(sshd_options={"MACs": "hmac-sha2-256-etm@openssh.com\nPermitRootLogin yes"}),
+        ["sshd_options: MACs: ", "is not a one-line value"],
+    ),
     "torch too old for the RTX 5090": (
         dict(torch_version="2.6.0"),
         ["torch_version: 2.6.0 has no kernels for the NVIDIA GeForce RTX 5090 (sm_120)", "2.7.0 or newer"],
@@ -129,11 +140,41 @@ def test_sixteen_nodes_with_four_gpus_each(key):
 
 
 def test_sshd_dropin_follows_the_password_switch(key):
-    off = render("10-gpucluster.conf.j2", spec=build(key))
-    on = render("10-gpucluster.conf.j2", spec=build(key, ssh_password_login=True))
+    off, on = sshd_dropin(build(key)), sshd_dropin(build(key, ssh_password_login=True))
     assert "PasswordAuthentication no" in off and "PasswordAuthentication yes" in on
     for text in (off, on):
         assert "PermitRootLogin no" in text and "KbdInteractiveAuthentication no" in text
+
+
+def test_sshd_dropin_leaves_out_what_ssh_audit_fails(key):
+    lines = sshd_dropin(build(key)).splitlines()
+    assert [line for line in lines if line.startswith("HostKey ")] == [
+        "HostKey /etc/ssh/ssh_host_ed25519_key",
+        "HostKey /etc/ssh/ssh_host_rsa_key",
+    ]
+    options = dict(line.split(" ", 1) for line in lines if line and not line.startswith(("#", "HostKey ")))
+    assert options["KexAlgorithms"].startswith("-") and "ecdh-sha2-nistp*" in options["KexAlgorithms"]
+    assert {"hmac-sha1*", "umac-64*", "hmac-sha2-256"} <= set(options["MACs"][1:].split(","))
+    assert options["HostKeyAlgorithms"] == "-ecdsa-sha2-nistp*,sk-ecdsa-sha2-nistp*"
+
+
+def test_sshd_options_replace_a_default_in_place_or_are_added(key):
+    spec = build(key, sshd_options={"macs": "+hmac-sha2-256", "KexAlgorithms": None, "MaxAuthTries": "3"})
+    lines = sshd_dropin(spec).splitlines()
+    assert "macs +hmac-sha2-256" in lines and not any(line.startswith("MACs") for line in lines)
+    assert "# KexAlgorithms: left out (sshd_options)" in lines
+    assert lines[-1] == "MaxAuthTries 3"
+
+
+def test_the_trial_sshd_gets_every_line_of_the_dropin_first(key):
+    dropin = sshd_dropin(build(key, sshd_options={"AllowUsers": "labadmin ada"}))
+    command = trial_command(dropin)
+    settings = [line for line in dropin.splitlines() if line and not line.startswith("#")]
+    for line in settings:
+        assert f"-o {shlex.quote(line)}" in command
+    assert "-o 'AllowUsers labadmin ada'" in command
+    assert command.count("-o ListenAddress=127.0.0.1:40022") == 2  # checked (-t), then run
+    assert "RuntimeMaxSec=120" in command
 
 
 def test_chrony_controller_serves_the_subnet_compute_follows_it(key):
