@@ -8,11 +8,13 @@ nothing.
 
 from __future__ import annotations
 
+import hashlib
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.facts.files import Sha1File
+from pyinfra.operations import apt, files, server, systemd
 
 from facts.nvidia import NvidiaGpus
 from facts.slurm import SlurmdHardware, SlurmVersion
@@ -89,14 +91,39 @@ def _discovered(spec: ClusterSpec):
 def _write_configs(spec: ClusterSpec, hardware, version):
     found_gpus = {n.name: node_fact(n.name, NvidiaGpus) for n in spec.compute_nodes}
     context = config_context(spec, spec.slurm_nodes(hardware, found_gpus), version)
+    rendered = {name: render(f"{name}.j2", **context) for name in ("slurm.conf", "gres.conf", "cgroup.conf")}
+    _check_slurm_conf(rendered["slurm.conf"])
     return [
         files.put(
             name=f"Write {PATHS.conf_dir}/{name}",
-            src=StringIO(render(f"{name}.j2", **context)),
+            src=StringIO(text),
             dest=f"{PATHS.conf_dir}/{name}",
             user="root",
             group="root",
             mode="644",
         )
-        for name in ("slurm.conf", "gres.conf", "cgroup.conf")
+        for name, text in rendered.items()
     ]
+
+
+def _check_slurm_conf(text: str) -> None:
+    """A new slurm.conf is first parsed by Slurm's own reader (scontrol reads SLURM_CONF before
+    anything else, and exits on what slurmctld would refuse to start with: an unknown key, a value of
+    the wrong type); one it cannot parse never replaces the running one."""
+    dest = f"{PATHS.conf_dir}/slurm.conf"
+    if host.get_fact(Sha1File, path=dest) == hashlib.sha1(text.encode()).hexdigest():
+        return
+    candidate = f"{PATHS.conf_dir}/.slurm.conf.new"
+    files.put(name="Stage the new slurm.conf", src=StringIO(text), dest=candidate, mode="644")
+    refused = (
+        f"The new slurm.conf is not one Slurm can read; the running {dest} stays. "
+        "Fix: correct slurm_options in group_data/all.py."
+    )
+    server.shell(
+        name="Check that Slurm can parse the new slurm.conf",
+        commands=[
+            f"if ! out=$(SLURM_CONF={candidate} scontrol --version 2>&1); then rm -f {candidate}; "
+            f'echo "$out" | grep -v "^scontrol: fatal" >&2; echo "{refused}" >&2; exit 1; fi; '
+            f"rm -f {candidate}"
+        ],
+    )
