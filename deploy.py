@@ -13,6 +13,7 @@ from steps import (
     accounting,
     accounts,
     apt,
+    backup,
     desktop,
     fake_gpu,
     firewall,
@@ -55,6 +56,7 @@ steps.run(accounting, restapi, when=spec.accounting)
 steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, restapi, accounting, munge_key=munge_key)
 # who may run jobs, and under which QoS: sacctmgr finds slurmdbd through slurm.conf
 steps.run(sharing, accounting, slurm, when=spec.sharing.enabled)
+steps.run(backup, accounting, slurm)  # the controller's database, state and keys, on a timer
 steps.run(webview, restapi, slurm, when=spec.webview.enabled)  # its token comes from slurmctld
 steps.run(pytorch, apt, when=spec.pytorch)
 steps.run(desktop, nvidia, when=node.is_controller)  # the optional desktop, node0 only

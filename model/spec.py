@@ -202,6 +202,31 @@ class UpgradeSettings(BaseModel):
     )
 
 
+class Backup(BaseModel):
+    """The controller's dated backups of what it cannot rebuild (steps/backup.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = setting(
+        True,
+        doc=(
+            "a dump of the accounting database, slurmctld's state and the cluster's keys on a timer, "
+            "and before upgrade.py upgrades the controller"
+        ),
+    )
+    schedule: str = setting(
+        "daily",
+        pattern=r"^[A-Za-z0-9*:,./~ -]+$",
+        doc="when the timer takes one: systemd's OnCalendar (daily, 03:00, Sun *-*-* 02:00)",
+    )
+    keep: int = setting(14, ge=1, le=1000, doc="how many backups are kept, the newest")
+    path: str = setting(
+        "/var/backups/gpucluster",
+        pattern=r"^/[A-Za-z0-9._/-]+$",
+        doc="the folder on the controller (root only: 0700, each file 0600)",
+    )
+
+
 class Firewall(BaseModel):
     """The optional host firewall: inbound from the cluster subnet, SSH also from admin_sources."""
 
@@ -687,7 +712,7 @@ class ServicesPart(BaseModel):
 
 
 class OperationsPart(BaseModel):
-    """Operating the cluster: the optional firewall, the rolling upgrade and the benchmark."""
+    """Operating the cluster: the optional firewall, the rolling upgrade, backups and the benchmark."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -703,6 +728,11 @@ class OperationsPart(BaseModel):
         UpgradeSettings(),
         doc="upgrade.py: one node at a time, the controller last",
         fix="set upgrade in group_data/all.py to a dict of drain_timeout_s, nvidia, validate_timeout_s",
+    )
+    backup: Backup = setting(
+        Backup(),
+        doc="backups on the controller, kept there; the README's restore procedure puts them back",
+        fix="set backup in group_data/all.py to a dict of enabled, schedule, keep, path",
     )
     bench: Bench = setting(
         Bench(),

@@ -98,6 +98,14 @@ BAD_INPUT = {
         dict(sshd_options={"MACs": "hmac-sha2-256-etm@openssh.com\nPermitRootLogin yes"}),
         ["sshd_options: MACs: ", "is not a one-line value"],
     ),
+    "backup folder not absolute": (
+        dict(backup={"path": "backups"}),
+        ["backup['path']: String should match pattern"],
+    ),
+    "backup schedule that is a shell command": (
+        dict(backup={"schedule": "daily; rm -rf /"}),
+        ["backup['schedule']: String should match pattern"],
+    ),
     "torch too old for the RTX 5090": (
         dict(torch_version="2.6.0"),
         ["torch_version: 2.6.0 has no kernels for the NVIDIA GeForce RTX 5090 (sm_120)", "2.7.0 or newer"],
