@@ -69,6 +69,9 @@ def test_a_wiped_database_and_state_come_back_with_every_job(second_deploy, rig)
     held = wait_for(lambda: job(rig, queued).get("JobState") and job(rig, queued), 30, "the queue", rig)
     assert (held["JobState"], held["Reason"]) == ("PENDING", "JobHeldUser")
 
+    daemons = "slurmctld slurmdbd slurmrestd"
+    assert rig.run("node0", f"systemctl is-active {daemons}").stdout.split() == ["active"] * 3
+
     rig.run("node0", f"su - {rig.admin_user} -c 'scontrol release {queued}'")
     wait_for(lambda: sacct_states(rig, [queued]) == {queued: "COMPLETED"}, 120, "the queued job to run", rig)
     wait_for(lambda: rig.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 120, "idle", rig)
