@@ -23,6 +23,8 @@ from model.spec import ClusterSpec, current
 from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known
 from operations.render import render
 
+CTLD_DROP_IN = "/etc/systemd/system/slurmctld.service.d/gpucluster-slurmctld.conf"
+
 
 @deploy("Slurm")
 def configure(munge_key=()):
@@ -53,6 +55,13 @@ def configure(munge_key=()):
         )
 
     if node.is_controller:
+        unit = files.put(
+            name=f"Write {CTLD_DROP_IN}",
+            src=StringIO(render("gpucluster-slurmctld.conf.j2", spec=spec)),
+            dest=CTLD_DROP_IN,
+            mode="644",
+        )
+        systemd.daemon_reload(name="Read the slurmctld drop-in", _if=unit.did_change)
         systemd.service(
             name="Restart slurmctld for its new configuration",
             service="slurmctld",

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import time
 
-from test_07_faults import job, submit, wait_for
+from test_07_faults import job, sacct_states, submit, wait_for
 
 BACKUPS = "/var/backups/gpucluster"  # backup["path"]'s default; the rig does not set it
 STATE = "/var/lib/slurm/slurmctld"
 SAVE_MAX_WAIT = 5  # slurmctld writes a change to its state files within 5 s (state_save.c)
-
-
-def sacct_states(rig, ids: list[str]) -> dict[str, str]:
-    out = rig.run("node0", f"sacct -n -X -P -o JobID,State -j {','.join(ids)}", check=False).stdout
-    return dict(line.split("|", 1) for line in out.splitlines() if line)
 
 
 def test_the_timer_is_set_and_a_backup_is_root_only(second_deploy, rig):
