@@ -4,8 +4,10 @@
 - The controller gets an ed25519 key pair for the admin user (generated there, never copied off);
   its public key is authorized on every node, and every node's host key is listed in
   /etc/ssh/ssh_known_hosts, so node0 reaches every node by name with no prompt at all.
-- Password login is switched off on a node only after a fresh key-only login to that node has
-  succeeded in this run; otherwise the run stops there and password login stays on.
+- sshd's drop-in (password login off, cryptography to ssh-audit's baseline, sshd_options) is loaded
+  only after a key-only login to a trial sshd running with it has succeeded in this run, with
+  paramiko and with this machine's OpenSSH client; otherwise the run stops there, sshd keeps the
+  settings it runs with and password login stays on.
 """
 
 from __future__ import annotations

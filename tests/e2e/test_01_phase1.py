@@ -141,11 +141,15 @@ def test_sshd_effective_settings_are_hardened(first_deploy, rig):
 
 def test_ssh_audit_rates_no_algorithm_of_any_node_a_failure(first_deploy, rig):
     """ssh-audit (PyPI) against each node: no fail (the PQ-less key exchanges paramiko needs stay as
-    warnings), no critical recommendation, no known CVE of the OpenSSH release."""
+    warnings), no critical recommendation, no known CVE of the OpenSSH release. Without its connection
+    rate test: OpenSSH 9.8 and later (Debian 13) penalise the burst (PerSourcePenalties) by refusing
+    this machine, and the deploys after it, for minutes."""
     for node, ip in rig.nodes.items():
         report = json.loads(
             subprocess.run(
-                [str(Path(sys.executable).with_name("ssh-audit")), "-j", ip], capture_output=True, text=True
+                [str(Path(sys.executable).with_name("ssh-audit")), "--skip-rate-test", "-j", ip],
+                capture_output=True,
+                text=True,
             ).stdout
         )
         assert report["banner"]["software"].startswith("OpenSSH_"), node

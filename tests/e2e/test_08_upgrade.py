@@ -58,12 +58,19 @@ def test_a_rolling_upgrade_keeps_two_nodes_working_and_loses_no_job(rig):
         lambda: "RUNNING" in rig.run("node0", f"squeue -h -j {array} -o %T").stdout, 60, "the array", rig
     )
 
+    def backups() -> int:
+        return len(rig.run("node0", "ls -1d /var/backups/gpucluster/*Z 2>/dev/null || true").stdout.split())
+
+    taken = backups()
     watch = SlurmWatch(rig)
     watch.start()
     result = rig.deploy(deploy_file="upgrade.py")
     watch.stop.set()
     watch.join()
     assert result.returncode == 0, result.output[-4000:]
+    # The controller's backup came first, before any node was taken out.
+    assert backups() == taken + 1
+    assert result.output.index("Back up the accounting database") < result.output.index("Rolling upgrade of")
 
     # At every sample at least two nodes took work, and each node was out in turn: node1, node2, node0.
     worst = max(watch.samples, key=lambda s: len(watch.out_of_service(s)))
