@@ -8,12 +8,14 @@ the run reaches them, from the value read at that moment.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyinfra import host, logger, state
 from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.api.state import StateStage
+from pyinfra.facts.files import Sha1File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import python, systemd
 
@@ -34,6 +36,12 @@ def node_fact(name: str, cls, **kwargs):
     if key not in _PLANNED:
         _PLANNED[key] = target.get_fact(cls, **kwargs)
     return _PLANNED[key]
+
+
+def will_change(path: str, text: str) -> bool:
+    """Whether writing `text` to `path` on this host changes it: files.put reads the same fact (one
+    reading), so a check planned before the write costs nothing where nothing changes."""
+    return host.get_fact(Sha1File, path=path) != hashlib.sha1(text.encode()).hexdigest()
 
 
 def keep_running(name: str, service: str):

@@ -8,18 +8,17 @@ controller); gpucluster-restore puts the database and the state back (README: Ba
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
 from model.slurm_conf import PATHS
 from model.spec import current
-from operations.plan import did_change, keep_running
+from operations.plan import did_change, keep_running, will_change
 from operations.render import render
 from steps.accounting import DATABASE
 
@@ -28,6 +27,19 @@ RESTORE = "/usr/local/sbin/gpucluster-restore"
 SERVICE = "gpucluster-backup.service"
 TIMER = "gpucluster-backup.timer"
 KEYS = ("/etc/munge", "/etc/slurm", "/etc/ssh")  # munge.key; slurmdbd's password; the host keys
+
+
+def script_context(spec) -> dict:
+    """What the backup and restore scripts and their units are rendered from."""
+    return {
+        "path": spec.backup.path,
+        "keep": spec.backup.keep,
+        "schedule": spec.backup.schedule,
+        "database": DATABASE if spec.accounting else None,
+        "state_save": PATHS.state_save,
+        "keys": " ".join(folder.lstrip("/") for folder in KEYS),
+        "script": BACKUP,
+    }
 
 
 @deploy("Backups")
@@ -43,19 +55,11 @@ def configure():
             files.file(name=f"Remove {timer}", path=timer, present=False)
             systemd.daemon_reload(name="Forget the backup timer")
         return
-    context = {
-        "path": settings.path,
-        "keep": settings.keep,
-        "schedule": settings.schedule,
-        "database": DATABASE if spec.accounting else None,
-        "state_save": PATHS.state_save,
-        "keys": " ".join(folder.lstrip("/") for folder in KEYS),
-        "script": BACKUP,
-    }
+    context = script_context(spec)
     for template, dest in (("gpucluster-backup.j2", BACKUP), ("gpucluster-restore.j2", RESTORE)):
         files.put(name=f"Install {dest}", src=StringIO(render(template, **context)), dest=dest, mode="755")
     timer_text = render(f"{TIMER}.j2", **context)
-    if host.get_fact(Sha1File, path=timer) != hashlib.sha1(timer_text.encode()).hexdigest():
+    if will_change(timer, timer_text):
         server.shell(
             name=f"Check the schedule {settings.schedule!r}",
             commands=[

@@ -8,19 +8,17 @@ nothing.
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import Sha1File
 from pyinfra.operations import apt, files, server, systemd
 
 from facts.nvidia import NvidiaGpus
 from facts.slurm import SlurmdHardware, SlurmVersion
 from model.slurm_conf import PATHS, config_context
 from model.spec import ClusterSpec, current
-from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known
+from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known, will_change
 from operations.render import render
 
 CTLD_DROP_IN = "/etc/systemd/system/slurmctld.service.d/gpucluster-slurmctld.conf"
@@ -120,7 +118,7 @@ def _check_slurm_conf(text: str) -> None:
     anything else, and exits on what slurmctld would refuse to start with: an unknown key, a value of
     the wrong type); one it cannot parse never replaces the running one."""
     dest = f"{PATHS.conf_dir}/slurm.conf"
-    if host.get_fact(Sha1File, path=dest) == hashlib.sha1(text.encode()).hexdigest():
+    if not will_change(dest, text):
         return
     candidate = f"{PATHS.conf_dir}/.slurm.conf.new"
     files.put(name="Stage the new slurm.conf", src=StringIO(text), dest=candidate, mode="644")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shlex
 import shutil
@@ -27,14 +26,14 @@ import paramiko
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File
 from pyinfra.facts.server import Home
 from pyinfra.operations import files, python, server
 
 from facts.files import PublicKeyFile, SshHostKey
 from model.config_keys import ConfigKeys
 from model.spec import ClusterSpec, Node, current
-from operations.plan import node_fact, skip_for_unreachable, when_known
+from operations.plan import node_fact, skip_for_unreachable, when_known, will_change
 from operations.render import render
 
 # Sorts before Ubuntu's 50-cloud-init.conf: for sshd the first value read wins.
@@ -130,7 +129,7 @@ def trial_command(dropin: str) -> str:
 
 def _harden_sshd(spec: ClusterSpec, node: Node) -> None:
     dropin = sshd_dropin(spec)
-    if host.get_fact(Sha1File, path=HARDENING) != hashlib.sha1(dropin.encode()).hexdigest():
+    if will_change(HARDENING, dropin):
         server.shell(
             name=f"Start a trial sshd with the new settings on 127.0.0.1:{TRIAL_PORT}",
             commands=[trial_command(dropin)],
