@@ -17,6 +17,7 @@ from steps import (
     desktop,
     fake_gpu,
     firewall,
+    health,
     hosts,
     jobs,
     munge,
@@ -48,12 +49,13 @@ munge_key = steps.run(munge, accounts, timesync)  # a credential outlives only a
 steps.run(nfs, hosts, when=spec.shared.enabled)
 steps.run(fake_gpu, when=spec.fake_gpu_devices and node.is_compute)  # rig only: no GPU here
 steps.run(jobs)  # the TaskProlog slurm.conf names
+steps.run(health, jobs)  # the HealthCheckProgram slurm.conf names; it reads job.env's wired link
 # the JWT key before slurmctld or slurmdbd start: they stop without it
 steps.run(restapi, accounts, when=spec.rest_api.enabled)
 # slurmdbd must answer before slurmctld's first start with accounting
 steps.run(accounting, restapi, when=spec.accounting)
 # gres.conf from the GPUs the driver shows (or the stand-ins); slurmd restarts for a new munge key
-steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, restapi, accounting, munge_key=munge_key)
+steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, health, restapi, accounting, munge_key=munge_key)
 # who may run jobs, and under which QoS: sacctmgr finds slurmdbd through slurm.conf
 steps.run(sharing, accounting, slurm, when=spec.sharing.enabled)
 steps.run(backup, accounting, slurm)  # the controller's database, state and keys, on a timer

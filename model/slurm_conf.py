@@ -12,6 +12,7 @@ from pyinfra.api.exceptions import OperationError
 from model.config_keys import ConfigKeys
 from model.spec import ClusterSpec
 
+HEALTH_CHECK = "/usr/local/sbin/gpucluster-healthcheck"  # installed by steps/health.py
 PATHS = SimpleNamespace(
     conf_dir="/etc/slurm",
     state_save="/var/lib/slurm/slurmctld",
@@ -45,4 +46,5 @@ def config_context(spec: ClusterSpec, nodes, version: tuple[int, ...]) -> dict:
         **release_settings(version),
         "job_defaults": spec.job_defaults(nodes),
         "conf": ConfigKeys(spec.slurm_options, "slurm_options", "="),
+        "health_script": HEALTH_CHECK,
     }

@@ -227,6 +227,31 @@ class Backup(BaseModel):
     )
 
 
+class HealthCheck(BaseModel):
+    """Slurm's HealthCheckProgram on every compute node (steps/health.py): drains a sick node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = setting(
+        True,
+        doc=(
+            "slurmd runs the check at its start and every interval_s; a failing node is drained with "
+            "the cause as its reason, and resumed by the check (only a drain of its own) once healthy"
+        ),
+    )
+    interval_s: int = setting(60, ge=5, le=3600, doc="seconds between checks (HealthCheckInterval)")
+    min_free_mb: int = setting(
+        1024, ge=1, doc="free space below which slurmd's spool or slurmctld's state directory drains the node"
+    )
+    drain_xids: tuple[int, ...] = setting(
+        (46, 48, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140, 154),
+        doc=(
+            "NVIDIA Xid errors in the kernel log that drain the node: the GPU needs a reset or service "
+            "(NVIDIA's Xid catalog); those a job's own bug causes (13, 31, 43, 45) only end that job"
+        ),
+    )
+
+
 class Firewall(BaseModel):
     """The optional host firewall: inbound from the cluster subnet, SSH also from admin_sources."""
 
@@ -712,7 +737,8 @@ class ServicesPart(BaseModel):
 
 
 class OperationsPart(BaseModel):
-    """Operating the cluster: the optional firewall, the rolling upgrade, backups and the benchmark."""
+    """Operating the cluster: the optional firewall, the rolling upgrade, backups, health checks and the
+    benchmark."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -733,6 +759,11 @@ class OperationsPart(BaseModel):
         Backup(),
         doc="backups on the controller, kept there; the README's restore procedure puts them back",
         fix="set backup in group_data/all.py to a dict of enabled, schedule, keep, path",
+    )
+    health_check: HealthCheck = setting(
+        HealthCheck(),
+        doc="the GPU, its Xid errors, Slurm's free disk, munge and the wired link, checked by slurmd",
+        fix="set health_check in group_data/all.py to a dict of enabled, interval_s, min_free_mb, drain_xids",
     )
     bench: Bench = setting(
         Bench(),

@@ -11,7 +11,7 @@ import pytest
 from specs import build
 
 from facts.slurm import SlurmdHardware
-from model.slurm_conf import config_context
+from model.slurm_conf import HEALTH_CHECK, config_context
 from model.spec import ClusterSpec
 from operations.render import render
 
@@ -101,3 +101,13 @@ def test_without_gpus_there_is_no_gpu_default(key):
     lines = slurm_conf(build(key, gpus_per_node=0))
     assert not [line for line in lines if "PerGPU=" in line]
     assert [line for line in lines if line.startswith("DefMemPerCPU=")]
+
+
+def test_slurm_conf_names_the_health_check_only_when_it_is_on(key):
+    lines = slurm_conf(build(key, health_check={"interval_s": 30}))
+    assert lines[lines.index(f"HealthCheckProgram={HEALTH_CHECK}") + 1 :][:2] == [
+        "HealthCheckInterval=30",
+        "HealthCheckNodeState=ANY",
+    ]
+    off = slurm_conf(build(key, health_check={"enabled": False}))
+    assert not [line for line in off if "HealthCheck" in line]

@@ -28,6 +28,9 @@ sharing = {"max_gpus_per_user": 2}
 # Fair share counts running jobs' use every PriorityCalcPeriod (5 min by default: 1 here), and a
 # requeued job waits the credential lifetime before it starts again (job_mgr.c: 120 s; 30 here).
 slurm_options = {"SlurmdTimeout": 30, "PriorityCalcPeriod": 1, "AuthInfo": "cred_expire=30"}
+# A health check every 15 s (60 by default) so that the tests see a node drained and back in
+# seconds; the same script and the same drains.
+health_check = {"interval_s": 15}
 # The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
 # the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
 shared_dir = {"enabled": False}
