@@ -45,8 +45,10 @@ def test_a_node_an_admin_drained_stays_drained_sick_or_healthy(second_deploy, ri
     rig.run("node1", "rm /dev/nvidia0")
     try:
         seen = wait_for(
-            lambda: "gpucluster-health: GPU /dev/nvidia0 is missing"
-            in rig.run("node1", f"tail -n +{int(log) + 1} /var/log/slurm/slurmd.log").stdout,
+            lambda: (
+                "gpucluster-health: GPU /dev/nvidia0 is missing"
+                in rig.run("node1", f"tail -n +{int(log) + 1} /var/log/slurm/slurmd.log").stdout
+            ),
             2 * INTERVAL + 10,
             "node1's health check to find the GPU gone",
             rig,
