@@ -3,7 +3,8 @@
 slurmd runs it at its start and every `health_check.interval_s`: the GPUs gres.conf gives the node
 (each device there and, with the driver, each listed by nvidia-smi), Xid errors in the kernel log,
 free space for Slurm's spool and state, munge, the wired link. A failing node is drained with the
-cause as its reason and resumed by the check once healthy; an admin's drain is never lifted.
+cause as its reason and resumed by the check once healthy; an admin's drain is never lifted. On the
+controller it also takes back a node that was DOWN for not answering once its slurmd answers.
 Not the LBNL Node Health Check: no Debian or Ubuntu package, and its GPU check needs a retired tool.
 """
 
@@ -30,7 +31,9 @@ def script_context(spec, **paths) -> dict:
         "interval_s": spec.health_check.interval_s,
         "min_free_mb": spec.health_check.min_free_mb,
         "drain_xids": spec.health_check.drain_xids,
+        "controller": spec.controller.name,
         "gres_conf": f"{PATHS.conf_dir}/gres.conf",
+        "slurm_conf": f"{PATHS.conf_dir}/slurm.conf",
         "job_env": ENV_FILE,
         "directories": [PATHS.slurmd_spool, PATHS.state_save],
         "state_dir": "/run/gpucluster-health",

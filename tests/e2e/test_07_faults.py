@@ -6,6 +6,7 @@ The rig's SlurmdTimeout is 30 s (tests/rig/group_data/all.py) so a dead node is 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import runpy
@@ -15,7 +16,7 @@ import sys
 import time
 
 import pytest
-from rig import ROOT
+from rig import RIG, ROOT
 
 NODES = ("node0", "node1", "node2")
 
@@ -128,6 +129,45 @@ def test_jobs_that_end_while_mariadb_is_down_reach_sacct_once_it_is_back(second_
     finally:
         rig.run("node0", f"systemctl start {mariadb}")
     wait_for(lambda: sacct_states(rig, ids) == dict.fromkeys(ids, "COMPLETED"), 180, "the jobs in sacct", rig)
+
+
+@pytest.mark.skipif(RIG.torch is None, reason=f"no CPU build of torch for the {RIG.suite} rig")
+def test_a_node_cut_off_mid_ddp_ends_the_job_which_runs_again_once_the_node_is_back(second_deploy, rig):
+    """node2's wired link goes down in the middle of a 3-node DDP job submitted with --requeue: the
+    node is DOWN once SlurmdTimeout passes, the job is requeued; with the link back, node2 returns
+    and the job runs again on all three nodes, to its end."""
+    train = "/opt/gpucluster/jobs/examples/train_ddp.py --steps 400"  # ~15 s of training on the rig
+    job_id = submit(rig, f"--requeue -D /home/{rig.admin_user} /opt/gpucluster/jobs/ddp.sbatch {train}")
+    wait_for(
+        lambda: rig.run("node2", "pgrep -f '[t]rain_ddp.py'", check=False).returncode == 0,
+        90,
+        "DDP on node2",
+        rig,
+    )
+    time.sleep(5)
+    route = rig.run("node2", "ip route show default").stdout.strip()
+    rig.run("node2", "ip link set eth0 down")
+    try:
+        wait_for(lambda: node_state(rig, "node2").startswith("down"), 120, "node2 to go DOWN", rig)
+        wait_for(lambda: int(job(rig, job_id).get("Restarts", 0)) == 1, 60, "the job to be requeued", rig)
+        wait_for(lambda: job(rig, job_id)["JobState"] == "PENDING", 60, "the job to wait for node2", rig)
+    finally:
+        rig.run("node2", f"ip link set eth0 up && ip route replace {route}")
+    # node0's health check takes it back once its slurmd answers (steps/health.py), within two
+    # checks; slurmctld alone would ask it only at its 20th ping, 200 s here and 33 min by default.
+    wait_for(lambda: node_state(rig, "node2") in ("idle", "mixed", "allocated"), 40, "node2 to return", rig)
+    assert (
+        "returned node2: its slurmd answers again"
+        in rig.run("node0", "journalctl -t gpucluster-health").stdout
+    )
+    wait_for(lambda: job(rig, job_id).get("JobState") == "COMPLETED", 240, "the job to run again", rig)
+    assert job(rig, job_id)["NodeList"] == "node[0-2]" and job(rig, job_id)["Restarts"] == "1"
+    out = rig.run("node0", f"cat /home/{rig.admin_user}/ddp-{job_id}.out").stdout
+    ranks = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in ranks) == [0, 1, 2] and all(r["identical"] for r in ranks), out
+    wait_for(lambda: sacct_states(rig, [job_id]) == {job_id: "COMPLETED"}, 60, "the job in sacct", rig)
+    for node in NODES:  # the first run's rank on node2 too is gone
+        assert rig.run(node, "pgrep -f '[t]rain_ddp.py'", check=False).returncode == 1, node
 
 
 def test_a_slurm_conf_slurm_cannot_parse_is_never_installed(second_deploy, rig, outputs):

@@ -10,6 +10,7 @@ commands run on the rig (tests/e2e/test_14_health.py), which has no driver and n
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -27,7 +28,7 @@ XID_13 = "NVRM: Xid (PCI:0000:01:00): 13, pid=4242, name=python, Graphics SM War
 class Node:
     """A node's files and commands in a folder: gres.conf, job.env, the link, and the fake tools."""
 
-    def __init__(self, root: Path, key, **health):
+    def __init__(self, root: Path, key, controller="node0", **health):
         self.root = root
         self.bin = root / "bin"
         self.bin.mkdir(parents=True)
@@ -41,6 +42,7 @@ class Node:
             f"NodeName=node2 Name=gpu Type=rtx5090 File={self.dev}/nvidia0\n"
         )
         (root / "spool").mkdir()
+        (root / "slurm.conf").write_text("SlurmctldPort=6817\nSlurmdPort=6818\n")
         self.state = "IDLE"
         self.reason = ""
         self.free_mb = 50000
@@ -55,6 +57,8 @@ class Node:
                 directories=[root / "spool"],
                 state_dir=root / "run",
                 sys_net=root / "net",
+                controller=controller,
+                slurm_conf=root / "slurm.conf",
                 nvidia_smi_timeout_s=1,
             ),
         )
@@ -208,3 +212,17 @@ def test_slurmctld_not_answering_changes_nothing(node):
     char_devices(node)
     node.tool("scontrol", "exit 1")
     assert node.run() == (0, "slurmctld does not answer: the node's state is left as it is", [])
+
+
+def test_on_the_controller_a_node_down_for_not_answering_is_taken_back_once_its_slurmd_answers(tmp_path, key):
+    node = Node(tmp_path / "n", key, controller="node1")
+    char_devices(node)
+    with socket.create_server(("127.0.0.1", 0)) as slurmd:  # node2's slurmd, answering again
+        port = slurmd.getsockname()[1]
+        (node.root / "slurm.conf").write_text(f"SlurmdPort={port}\n")
+        node.tool(
+            "sinfo",
+            "echo 'node2 127.0.0.1 Not responding'; echo 'node3 127.0.0.1 swap the fan'; "
+            "echo 'node4 127.0.0.2 Not responding'",  # node4: nothing listens, still away
+        )
+        assert node.run() == (0, "", ["update nodename=node2 state=resume"])
