@@ -82,3 +82,27 @@ def test_a_full_spool_drains_the_node_and_its_jobs_run_elsewhere_until_there_is_
         rig.run("node2", f"umount {SPOOL}", check=False)
         rig.run("node0", "scontrol update nodename=node2 state=resume", check=False)
     assert reason(rig, "node2") == "none"
+
+
+@pytest.mark.release_independent
+def test_the_controller_takes_back_a_node_cut_off_once_its_slurmd_answers_again(second_deploy, rig):
+    """A step still running on node2 sends nothing when its link comes back: slurmctld alone asks a
+    DOWN node to register only at its 20th ping (up to 200 s here, 33 min with SlurmdTimeout 300);
+    node0's health check reaches its slurmd and takes it back within two checks."""
+    job_id = submit(rig, '--no-requeue --gres=gpu:1 -w node2 -o /dev/null --wrap "sleep 600"')
+    wait_for(lambda: job(rig, job_id).get("JobState") == "RUNNING", 60, "the job to run on node2", rig)
+    route = rig.run("node2", "ip route show default").stdout.strip()
+    rig.run("node2", "ip link set eth0 down")
+    try:
+        wait_for(lambda: node_state(rig, "node2").startswith("down"), 120, "node2 to go DOWN", rig)
+        assert reason(rig, "node2") == "Not responding"
+    finally:
+        rig.run("node2", f"ip link set eth0 up && ip route replace {route}")
+    wait_for(lambda: node_state(rig, "node2") == "idle", 2 * INTERVAL + 10, "node2 back in service", rig)
+    assert job(rig, job_id)["JobState"] == "NODE_FAIL"
+    wait_for(  # the step left on node2 is ended once the node is back
+        lambda: rig.run("node2", "pgrep -f '[s]leep 600'", check=False).returncode == 1,
+        60,
+        "the old step",
+        rig,
+    )
