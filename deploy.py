@@ -20,6 +20,7 @@ from steps import (
     health,
     hosts,
     jobs,
+    metrics,
     munge,
     nfs,
     nvidia,
@@ -60,5 +61,6 @@ steps.run(slurm, accounts, munge, nvidia, fake_gpu, jobs, health, restapi, accou
 steps.run(sharing, accounting, slurm, when=spec.sharing.enabled)
 steps.run(backup, accounting, slurm)  # the controller's database, state and keys, on a timer
 steps.run(webview, restapi, slurm, when=spec.webview.enabled)  # its token comes from slurmctld
+steps.run(metrics, apt, jobs)  # Prometheus scrapes the web view's Slurm figures; jobs found the wired link
 steps.run(pytorch, apt, when=spec.pytorch)
 steps.run(desktop, nvidia, when=node.is_controller)  # the optional desktop, node0 only

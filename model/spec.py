@@ -285,6 +285,34 @@ class WebView(BaseModel):
     refresh_s: int = setting(10, ge=2, doc="how often the page refreshes itself")
 
 
+class Metrics(BaseModel):
+    """Prometheus on the controller, scraping each node's exporters (steps/metrics.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = setting(
+        True,
+        doc=(
+            "Prometheus on the controller; node exporter (CPU, memory, disk, the wired link) on every "
+            "node, the GPU exporter (NVML) on every compute node, Slurm's state from the web view"
+        ),
+    )
+    retention: str = setting(
+        "90d", pattern=r"^\d+[smhdwy]$", doc="how long Prometheus keeps samples (30d, 26w, 1y)"
+    )
+    scrape_interval_s: int = setting(15, ge=1, le=300, doc="seconds between scrapes of every exporter")
+    prometheus_port: int = setting(
+        9090, ge=1024, le=65535, doc="Prometheus's port (its web UI and query API)"
+    )
+    node_exporter_port: int = setting(9100, ge=1024, le=65535, doc="the node exporter's port")
+    gpu_exporter_port: int = setting(9400, ge=1024, le=65535, doc="the GPU exporter's port")
+    nvidia_ml_py_version: str = setting(
+        "13.580.82",
+        pattern=r"^\d+(\.\d+)*$",
+        doc="NVIDIA's NVML binding (PyPI nvidia-ml-py) in the GPU exporter's environment",
+    )
+
+
 class Bench(BaseModel):
     """What bench.py measures, and where its results go (on the deploying machine)."""
 
@@ -726,6 +754,14 @@ class ServicesPart(BaseModel):
         doc="the read-only web view on the controller (it reads slurmrestd)",
         fix="set webview in group_data/all.py to {'enabled', 'port', 'allow', 'refresh_s'}",
     )
+    metrics: Metrics = setting(
+        Metrics(),
+        doc="metrics kept on the controller, never leaving the cluster network",
+        fix=(
+            "set metrics in group_data/all.py to a dict of enabled, retention, scrape_interval_s, the ports, "
+            "nvidia_ml_py_version"
+        ),
+    )
     desktop: Desktop = setting(
         Desktop(),
         doc="node0 only; its display manager stays off unless asked: the GPU is needed for jobs",
@@ -802,14 +838,14 @@ class ClusterSpec(*PARTS):
             raise ValueError(
                 "webview: it reads slurmrestd; fix: enable rest_api or set webview['enabled'] False"
             )
-        ports = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819}
-        ports["rest_api"] = self.rest_api.port
-        taken = [name for name, port in ports.items() if port == self.webview.port]
-        taken += [name for name, port in ports.items() if name != "rest_api" and port == self.rest_api.port]
-        if taken:
-            raise ValueError(
-                f"webview: port clash with {', '.join(taken)}; fix: give rest_api and webview their own ports"
-            )
+        ports = {"slurmctld": 6817, "slurmd": 6818, "slurmdbd": 6819, "rest_api": self.rest_api.port}
+        ports["webview"] = self.webview.port
+        if self.metrics.enabled:
+            for name in ("prometheus_port", "node_exporter_port", "gpu_exporter_port"):
+                ports[f"metrics['{name}']"] = getattr(self.metrics, name)
+        for port in sorted({p for p in ports.values() if list(ports.values()).count(p) > 1}):
+            clash = " and ".join(name for name, p in ports.items() if p == port)
+            raise ValueError(f"ports: {clash} both use {port}; fix: give each its own port")
         return self
 
     @model_validator(mode="after")

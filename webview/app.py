@@ -28,6 +28,11 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address, ip_network
 
+try:
+    from webview import jobstats  # the repository's layout (the tests)
+except ImportError:
+    import jobstats  # installed beside this file
+
 USAGE_DAYS = 7  # GPU-hours per person over this many days
 USAGE_WINDOW = f"now-{USAGE_DAYS}days"  # slurmdbd jobs this recent (sacct's time syntax, every release)
 HISTORY_ROWS = 25  # the newest finished jobs of USAGE_WINDOW on the page
@@ -37,6 +42,8 @@ ACTIVE_STATES = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING",
 _VERSIONED = re.compile(r"^/(slurm|slurmdb)/v(\d+)\.(\d+)\.(\d+)/(nodes|jobs)/?$")
 _GRES = re.compile(r"(?P<name>[^:,()]+)(?::(?P<type>[^:,()]+))?:(?P<count>\d+)(?:\([^)]*\))?")
 _TRES_GPU = re.compile(r"(?:^|,)gres/gpu(?::[^=,]+)?=(\d+)")
+_GRES_IDX = re.compile(r"^gpu(?::[^:(]+)?:\d+\(IDX:(?P<idx>[^)]*)\)")
+_GRES_CONF_GPU = re.compile(r"NodeName=(?P<node>\S+)\s.*\bName=gpu\b.*\bFile=(?P<file>\S+)")
 
 
 # -- the model: what the page shows, parsed from either release's JSON ---------------------------
@@ -70,6 +77,51 @@ def tres_list_gpus(tres: list | None) -> int:
     """GPUs in slurmdbd's TRES list: [{"type": "gres", "name": "gpu", "count": 1}, ...] -> 1."""
     counts = [t.get("count") or 0 for t in tres or [] if t.get("type") == "gres" and t.get("name") == "gpu"]
     return sum(c for c in counts if c > 0)
+
+
+def expand(ranges: str) -> list[str]:
+    """Slurm's range syntax: 'node[0-2],gpu5' -> ['node0', 'node1', 'node2', 'gpu5']; '0-1,3' -> 0, 1, 3."""
+    out = []
+    for part in re.findall(r"[^,\[]*(?:\[[^\]]*\])?[^,\[]*", ranges or ""):
+        if not part:
+            continue
+        head, _, rest = part.partition("[")
+        if not rest:
+            out += _numbers(part) if re.fullmatch(r"[\d,-]+", part) else [part]
+            continue
+        inner, _, tail = rest.partition("]")
+        out += [f"{head}{n}{tail}" for item in inner.split(",") for n in _numbers(item)]
+    return out
+
+
+def _numbers(item: str) -> list[str]:
+    low, _, high = item.partition("-")
+    if not high:
+        return [low]
+    return [str(n).zfill(len(low)) for n in range(int(low), int(high) + 1)]
+
+
+def gres_minors(gres_conf: str) -> dict[str, list[str]]:
+    """Per node, the minor numbers of its GPUs in gres.conf's order (Slurm's IDX counts in it)."""
+    minors: dict[str, list[str]] = {}
+    for line in gres_conf.splitlines():
+        match = _GRES_CONF_GPU.search(line.split("#")[0])
+        if match:
+            for node in expand(match["node"]):
+                minors.setdefault(node, []).extend(re.sub(r"^\D*", "", f) for f in expand(match["file"]))
+    return minors
+
+
+def job_gpus(job: dict, minors: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(node, minor) of every GPU a running job holds: gres_detail has one entry per node of the job,
+    in its node list's order, with the GPUs' indices in that node's gres.conf lines."""
+    held = []
+    for node, detail in zip(expand(job.get("nodes") or ""), job.get("gres_detail") or [], strict=False):
+        match = _GRES_IDX.match(detail)
+        for idx in expand(match["idx"]) if match else []:
+            node_minors = minors.get(node, [])
+            held.append((node, node_minors[int(idx)] if int(idx) < len(node_minors) else idx))
+    return held
 
 
 def api_versions(openapi: dict) -> dict:
@@ -127,6 +179,7 @@ def parse_jobs(answer: dict, now: float) -> dict:
             "start": start if job_state != "PENDING" and start else None,  # pending: an estimate
             "elapsed": int(now - start) if start and job_state == "RUNNING" else None,
             "reason": j.get("state_reason", ""),
+            "gres_detail": j.get("gres_detail") or [],
         }
         if job_state == "PENDING":
             queue.append(row)
@@ -289,15 +342,52 @@ def read_shares(run=subprocess.run) -> list[dict]:
     return parse_shares(done.stdout)
 
 
+class GpuUse:
+    """Finished GPU jobs' use of their GPUs (jobstats.py), asked of Prometheus once per job: a finished
+    job's figures never change. Asked only once its last readings can have been scraped."""
+
+    def __init__(self, prometheus: jobstats.Prometheus, step_s: int):
+        self.prometheus, self.step_s = prometheus, step_s
+        self.known: dict[int, dict | None] = {}
+
+    def annotate(self, history: list[dict], now: float) -> str | None:
+        """Add each row's "gpu_use" (None: not asked yet; False: no readings); an error stops the round."""
+        wanted = {row["id"] for row in history}
+        self.known = {k: v for k, v in self.known.items() if k in wanted}
+        for row in history:
+            row["gpu_use"] = self.known.get(row["id"])
+            if not row["gpus"] or row["id"] in self.known or not row["start"]:
+                continue
+            if now < row["end"] + 2 * self.step_s:
+                continue
+            try:
+                per_gpu = jobstats.efficiency(
+                    self.prometheus, row["id"], row["start"], row["end"], self.step_s
+                )
+            except jobstats.PrometheusError as exc:
+                return str(exc)
+            row["gpu_use"] = self.known[row["id"]] = jobstats.summary(per_gpu) or False  # False: no readings
+        return None
+
+
 class SlurmRest:
     """GETs against slurmrestd as one user; a refused token is renewed and the request tried once more.
 
     run runs sshare for the snapshot's fair-share column (tests pass a fake).
     """
 
-    def __init__(self, url: str, token: Token, user: str, timeout: float = 20, run=subprocess.run):
+    def __init__(
+        self,
+        url: str,
+        token: Token,
+        user: str,
+        timeout: float = 20,
+        run=subprocess.run,
+        gres_conf: str = "/etc/slurm/gres.conf",
+        gpu_use: GpuUse | None = None,
+    ):
         self.url, self.token, self.user, self.timeout = url.rstrip("/"), token, user, timeout
-        self._run = run
+        self._run, self.gres_conf, self.gpu_use = run, gres_conf, gpu_use
         self._versions: dict | None = None
 
     def get(self, path: str) -> dict:
@@ -361,6 +451,18 @@ class SlurmRest:
             shares = read_shares(self._run)
         except SlurmError as exc:
             shares_error = str(exc)  # the rest of the page does not need it
+        try:
+            with open(self.gres_conf) as f:
+                minors = gres_minors(f.read())
+        except OSError:
+            minors = {}  # GPU indices as Slurm counts them, which match minors on a plain gres.conf
+        held = [
+            {"jobid": job["id"], "user": job["user"], "node": node, "gpu": gpu}
+            for job in jobs["running"]
+            if job["state"] == "RUNNING"
+            for node, gpu in job_gpus(job, minors)
+        ]
+        gpu_use_error = self.gpu_use.annotate(history, now) if self.gpu_use and history else None
         return {
             "release": release(nodes),
             "api": versions,
@@ -371,6 +473,9 @@ class SlurmRest:
             "history_error": history_error,
             "people": parse_people(jobs["running"], hours, shares),
             "shares_error": shares_error,
+            "gpus_held": held,
+            "gpu_use": self.gpu_use is not None,
+            "gpu_use_error": gpu_use_error,
         }
 
 
@@ -431,6 +536,36 @@ def _people_notes(model: dict) -> list[str]:
     return notes
 
 
+def _gpu_use_cells(job: dict) -> dict:
+    """A finished job's GPU use for its row: '87% (95%)', or the mark of a GPU held idle."""
+    use = job.get("gpu_use")
+    if not job["gpus"] or "gpu_use" not in job:
+        return {}
+    if not use:
+        return {"gpu_util": "not yet" if use is None else "no readings", "gpu_mem": ""}
+    util = (
+        f"{100 * use['util_mean']:.0f}% ({100 * use['util_peak']:.0f}%)"
+        if use["util_mean"] is not None
+        else ""
+    )
+    if use["marked"]:
+        util = f"IDLE: under {jobstats.IDLE_BELOW:.0%} for {100 * use['idle_share']:.0f}% of its run; {util}"
+    mem = f"{use['mem_peak'] / 2**30:.1f} GiB" if use["mem_peak"] is not None else ""
+    return {"gpu_util": util, "gpu_mem": mem}
+
+
+def _gpu_use_notes(model: dict) -> list[str]:
+    if not model.get("gpu_use"):
+        return []
+    notes = [
+        "GPU use: each GPU job's GPUs over its run, from Prometheus (gpucluster-jobstats JOBID on node0 "
+        f"shows it per GPU); IDLE: under {jobstats.IDLE_BELOW:.0%} busy for more than half of its run."
+    ]
+    if model.get("gpu_use_error"):
+        notes.append(f"GPU use unavailable: {model['gpu_use_error']}")
+    return notes
+
+
 def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | None = None) -> str:
     """The one HTML page: reloads itself every refresh_s seconds, holds only the model's fields."""
     parts = []
@@ -445,8 +580,10 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
             {**j, "since": _when(j["start"]), "for": _duration(j["elapsed"])} for j in model["running"]
         ]
         history = [
-            {**j, "ended": _when(j["end"]), "took": _duration(j["elapsed"])} for j in model["history"] or []
+            {**j, "ended": _when(j["end"]), "took": _duration(j["elapsed"]), **_gpu_use_cells(j)}
+            for j in model["history"] or []
         ]
+        gpu_use_columns = [("GPU use, mean (peak)", "gpu_util"), ("GPU memory, peak", "gpu_mem")]
         people = [
             {
                 **p,
@@ -524,9 +661,11 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
                     ("GPUs", "gpus"),
                     ("Ended", "ended"),
                     ("Took", "took"),
+                    *(gpu_use_columns if model.get("gpu_use") else []),
                 ],
                 history,
                 model["history_error"] or f"no job finished in the last {USAGE_DAYS} days",
+                _gpu_use_notes(model),
             ),
         ]
         footer = (
@@ -550,6 +689,73 @@ footer {{ color: #777; }}
 {"".join(parts)}
 </body></html>
 """
+
+
+# -- Slurm's state for Prometheus ------------------------------------------------------------------
+
+
+def _labels(**labels) -> str:
+    """{node="node0",state="IDLE"}, escaped as Prometheus's text format wants."""
+
+    def quote(value) -> str:
+        return str(value).replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
+
+    return "{" + ",".join(f'{k}="{quote(v)}"' for k, v in labels.items()) + "}" if labels else ""
+
+
+def render_metrics(model: dict | None, error: str | None) -> str:
+    """Prometheus's text format: nodes by state, GPUs per node, jobs and GPUs per person.
+
+    All of it from the same model as the page; when slurmrestd did not answer this time, only
+    gpucluster_slurm_up 0 (a stale figure would pass for a current one).
+    """
+    families: dict[str, tuple[str, list[tuple[dict, float]]]] = {}
+
+    def add(name: str, doc: str, value: float, **labels):
+        families.setdefault(f"gpucluster_slurm_{name}", (doc, []))[1].append((labels, value))
+
+    add("up", "1: slurmrestd answered the last read", 0 if error or not model else 1)
+    if model and not error:
+        for node in model["nodes"]:
+            add(
+                "node_state",
+                "1 for the node's current state (Slurm's words, + flags)",
+                1,
+                node=node["name"],
+                state=node["state"],
+            )
+            add("node_gpus", "GPUs the node has (gres)", node["gpus"], node=node["name"])
+            add("node_gpus_allocated", "GPUs given to jobs on the node", node["gpus_used"], node=node["name"])
+        for held in model.get("gpus_held", []):
+            add("job_gpu", "1 while a job holds this GPU (its minor number)", 1, **held)
+        base = [n["state"].split("+")[0] for n in model["nodes"]]
+        for name in sorted(set(base)):
+            add("nodes", "nodes by base state", base.count(name), state=name.lower())
+        add("jobs", "jobs by state", len(model["running"]), state="running")
+        add("jobs", "jobs by state", len(model["queue"]), state="pending")
+        users = sorted({j["user"] for j in model["running"] + model["queue"]})
+        for user in users:
+            add(
+                "user_jobs",
+                "a person's jobs by state",
+                sum(j["user"] == user for j in model["running"]),
+                user=user,
+                state="running",
+            )
+            add(
+                "user_jobs",
+                "a person's jobs by state",
+                sum(j["user"] == user for j in model["queue"]),
+                user=user,
+                state="pending",
+            )
+            gpus = sum(j["gpus"] for j in model["running"] if j["user"] == user and j["state"] == "RUNNING")
+            add("user_gpus_allocated", "GPUs held by a person's running jobs", gpus, user=user)
+    lines = []
+    for name, (doc, samples) in families.items():
+        lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{_labels(**labels)} {value}" for labels, value in samples]
+    return "\n".join(lines) + "\n"
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -586,9 +792,11 @@ def handler(view: View, allowed: list, cluster: str, refresh_s: int):
             if not any(ip_address(self.client_address[0]) in net for net in allowed):
                 return self._send(403, "text/plain", b"forbidden: outside the cluster network\n")
             path = self.path.split("?")[0]
-            if path not in ("/", "/api/state"):
+            if path not in ("/", "/api/state", "/metrics"):
                 return self._send(404, "text/plain", b"not found\n")
             model, error = view.current()
+            if path == "/metrics":
+                return self._send(200, "text/plain; version=0.0.4", render_metrics(model, error).encode())
             if path == "/api/state":
                 body = json.dumps({"model": model, "error": error}).encode()
                 return self._send(200 if model else 503, "application/json", body)
@@ -617,7 +825,11 @@ def main() -> None:
     allowed = [ip_network(n.strip()) for n in env.get("WEBVIEW_ALLOW", "127.0.0.0/8").split(",") if n.strip()]
     user = pwd.getpwuid(os.geteuid()).pw_name
     token = Token(int(env.get("TOKEN_LIFESPAN_S", "600")))
-    rest = SlurmRest(env.get("SLURMRESTD_URL", "http://127.0.0.1:6820"), token, user)
+    scrape_s = int(env.get("SCRAPE_S", "15"))
+    gpu_use = (
+        GpuUse(jobstats.Prometheus(env["PROMETHEUS_URL"]), scrape_s) if env.get("PROMETHEUS_URL") else None
+    )
+    rest = SlurmRest(env.get("SLURMRESTD_URL", "http://127.0.0.1:6820"), token, user, gpu_use=gpu_use)
     view = View(rest, max_age=min(5, refresh_s / 2))
     cluster = env.get("CLUSTER_NAME", "slurm")
     server = ThreadingHTTPServer(

@@ -8,7 +8,7 @@ set -euo pipefail
 suite=${1:-bookworm}
 admin=${RIG_ADMIN_USER:-labadmin}
 here=$(cd "$(dirname "$0")" && pwd)
-recipe=$( (cat "$0"; echo "$suite $admin") | sha256sum | cut -c1-12)
+recipe=$( (cat "$0" "$here/data/fake-nvml.c"; echo "$suite $admin") | sha256sum | cut -c1-12)
 tag="gpucluster-node:${suite}-${recipe}"
 if docker image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; exit 0; fi
 
@@ -23,6 +23,12 @@ debootstrap --variant=minbase \
   "$suite" "$root" "$mirror" >&2
 
 in_root() { chroot "$root" /bin/sh -ec "$1"; }
+# This machine reaches PyPI through a TLS-inspecting proxy; the nodes trust the same authorities as
+# it does (real nodes reach PyPI directly), so pip on a node works as it would there.
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  cp /etc/ssl/certs/ca-certificates.crt "$root/usr/local/share/ca-certificates/build-machine.crt"
+  in_root "update-ca-certificates >/dev/null 2>&1"
+fi
 # The admin user as an installer leaves it: a password (set when the rig starts), sudo with password.
 in_root "useradd -m -s /bin/bash -G sudo $admin && passwd -l $admin >/dev/null"
 # Ubuntu's installer leaves this drop-in when password login is chosen; the deploy must override it.
@@ -30,6 +36,9 @@ echo 'PasswordAuthentication yes' > "$root/etc/ssh/sshd_config.d/50-cloud-init.c
 rm -f "$root"/etc/ssh/ssh_host_*            # each node makes its own host keys at first boot
 : > "$root/etc/machine-id"
 install -m 0755 "$here/rig-boot.sh" "$root/usr/local/sbin/rig-boot"
+# No GPU and no driver here: a stand-in NVML answering for the stand-in /dev/nvidiaN (data/fake-nvml.c).
+gcc -shared -fPIC -O2 -o "$root/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1" "$here/data/fake-nvml.c"
+in_root "ldconfig"
 cat > "$root/etc/systemd/system/rig-boot.service" <<'UNIT'
 [Unit]
 Description=Make this container look like a freshly installed server

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `make demo` and `make test` need on the machine they run on, installed when missing: a running
-# Docker engine, docker-compose, debootstrap, ssh-keygen and the browser the web view test drives.
+# Docker engine, docker-compose, debootstrap, ssh-keygen, gcc and the browser the web view test drives.
 # Where it cannot install (not root, no apt-get) it stops with one line naming what to run instead.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -10,6 +10,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v gcc >/dev/null || need+=(gcc)  # builds the rig's stand-in NVML into the node image
 command -v chromium >/dev/null || need+=(chromium)  # the web view test's headless browser
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -19,6 +19,7 @@ def spec(rest_api: bool = True) -> SimpleNamespace:
         controller=controller,
         rest_api=SimpleNamespace(enabled=rest_api, port=6820),
         webview=SimpleNamespace(port=8080, allow=(), refresh_s=10),
+        metrics=SimpleNamespace(enabled=True, prometheus_port=9090, scrape_interval_s=15),
     )
 
 
@@ -68,4 +69,5 @@ def test_the_web_view_listens_on_the_cluster_address_for_the_cluster_network():
     assert "Environment=WEBVIEW_LISTEN=10.77.0.10\n" in unit
     assert "Environment=WEBVIEW_ALLOW=10.77.0.0/24\n" in unit
     assert "Environment=SLURMRESTD_URL=http://10.77.0.10:6820\n" in unit
+    assert "Environment=PROMETHEUS_URL=http://10.77.0.10:9090\n" in unit  # finished jobs' GPU use
     assert "TOKEN" not in unit.replace("TOKEN_LIFESPAN_S", "")

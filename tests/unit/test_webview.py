@@ -492,3 +492,45 @@ def test_a_failing_sshare_leaves_the_page_up(serve, run):
     status, _, state = fetch(url + "/api/state")
     assert status == 200
     assert json.loads(state)["model"]["shares_error"].startswith("sshare failed")
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_slurm_figures_for_prometheus_from_the_recorded_answers(serve, release):
+    """/metrics: the recordings' node (MIXED, its one GPU given to the running job), one job running
+    and one pending, each root's; parsed back with prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, headers, text = fetch(serve(Recorded(release)) + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples == {
+        ("gpucluster_slurm_up", ()): 1,
+        ("gpucluster_slurm_node_state", (("node", "node0"), ("state", "MIXED"))): 1,
+        ("gpucluster_slurm_node_gpus", (("node", "node0"),)): 1,
+        ("gpucluster_slurm_node_gpus_allocated", (("node", "node0"),)): 1,
+        ("gpucluster_slurm_nodes", (("state", "mixed"),)): 1,
+        ("gpucluster_slurm_jobs", (("state", "running"),)): 1,
+        ("gpucluster_slurm_jobs", (("state", "pending"),)): 1,
+        ("gpucluster_slurm_user_jobs", (("state", "running"), ("user", "root"))): 1,
+        ("gpucluster_slurm_user_jobs", (("state", "pending"), ("user", "root"))): 1,
+        ("gpucluster_slurm_user_gpus_allocated", (("user", "root"),)): 1,
+        ("gpucluster_slurm_job_gpu", (("gpu", "0"), ("jobid", "3"), ("node", "node0"), ("user", "root"))): 1,
+    }
+    assert TOKEN.split(".")[0] not in text
+
+
+def test_slurm_figures_say_only_down_when_slurmrestd_does_not_answer():
+    node = {"name": "node0", "state": "IDLE", "gpus": 1, "gpus_used": 0}
+    model = {"nodes": [node], "running": [], "queue": []}
+    stale = app.render_metrics(model, "slurmrestd: connection refused")
+    assert stale.splitlines()[-1] == "gpucluster_slurm_up 0"
+    assert "node0" not in stale
+    assert app.render_metrics(None, None).splitlines()[-1] == "gpucluster_slurm_up 0"
+
+
+def test_label_values_are_escaped():
+    assert app._labels(user='a"b\\c\nd') == '{user="a\\"b\\\\c\\nd"}'

@@ -1,0 +1,134 @@
+"""Metrics: Prometheus on the controller, a node exporter on every node, the GPU exporter on every
+compute node; Slurm's own figures come from the web view's /metrics (it already reads slurmrestd
+with its token).
+
+Prometheus and the node exporter are the OS's packages. Each one's command line (/etc/default) and
+Prometheus's configuration are written before the package is installed, so that the first start
+already listens on the cluster address only (apt keeps a configuration file that is already there).
+The GPU exporter (exporters/gpu.py) runs from its own virtual environment: NVIDIA's binding
+nvidia-ml-py from the package index, prometheus_client from the OS.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, pip, systemd
+
+from facts.system import InterfaceWithAddress
+from model.spec import current
+from operations.accounts import system_user
+from operations.plan import did_change, keep_running
+from operations.render import render
+
+GPU_EXPORTER_SOURCE = Path(__file__).resolve().parent.parent / "exporters" / "gpu.py"
+GPU_EXPORTER = "/usr/local/lib/gpucluster/gpu_exporter.py"
+GPU_EXPORTER_VENV = "/opt/gpucluster/gpu-exporter"
+GPU_EXPORTER_USER = "gpucluster-gpu"
+GPU_EXPORTER_UNIT = "gpucluster-gpu-exporter.service"
+NODE_EXPORTER = "prometheus-node-exporter"
+UNITS = ("prometheus", NODE_EXPORTER, GPU_EXPORTER_UNIT)
+
+
+@deploy("Metrics")
+def configure():
+    spec = current()
+    node = spec.node(host.name)
+    if not spec.metrics.enabled:
+        for unit in UNITS:
+            systemd.service(name=f"Stop {unit}", service=unit, running=False, enabled=False)
+        return
+    _service(
+        NODE_EXPORTER,
+        {
+            f"/etc/default/{NODE_EXPORTER}": render(
+                f"{NODE_EXPORTER}.j2",
+                metrics=spec.metrics,
+                node=node,
+                interface=host.get_fact(InterfaceWithAddress, ip=str(node.ip)),
+            )
+        },
+    )
+    if node.is_compute:
+        _gpu_exporter(spec, node)
+    if node.is_controller:
+        files.directory(name="/etc/prometheus", path="/etc/prometheus", mode="755")
+        _service(
+            "prometheus",
+            {
+                "/etc/default/prometheus": render("prometheus.j2", spec=spec, metrics=spec.metrics),
+                "/etc/prometheus/prometheus.yml": render(
+                    "prometheus.yml.j2", spec=spec, metrics=spec.metrics
+                ),
+            },
+        )
+
+
+def _service(package: str, configs: dict[str, str]):
+    """An OS package whose configuration files are in place before it is installed (its first start
+    reads them), restarted when one changes, kept running."""
+    written = [
+        files.put(name=f"Write {path}", src=StringIO(text), dest=path, mode="644")
+        for path, text in configs.items()
+    ]
+    installed = apt.packages(
+        name=f"Install {package}", packages=[package], extra_install_args="--no-install-recommends"
+    )
+    systemd.service(
+        name=f"Restart {package} for its new settings",
+        service=package,
+        restarted=True,
+        _if=lambda: any(op.did_change() for op in written) and not installed.did_change(),
+    )
+    keep_running(f"Run {package}", package)
+
+
+def _gpu_exporter(spec, node):
+    system_user(GPU_EXPORTER_USER)
+    apt.packages(
+        name="Install python3-venv and prometheus_client",
+        packages=["python3-venv", "python3-prometheus-client"],
+    )
+    pip.virtualenv(
+        name=f"Create {GPU_EXPORTER_VENV}",
+        path=GPU_EXPORTER_VENV,
+        python="python3",
+        venv=True,
+        site_packages=True,
+    )
+    binding = pip.packages(
+        name=f"Install nvidia-ml-py {spec.metrics.nvidia_ml_py_version}",
+        packages=[f"nvidia-ml-py=={spec.metrics.nvidia_ml_py_version}"],
+        pip=f"{GPU_EXPORTER_VENV}/bin/pip",
+        extra_install_args=f"--quiet --index-url {spec.python_index_url}",
+    )
+    files.directory(name=f"{Path(GPU_EXPORTER).parent}", path=str(Path(GPU_EXPORTER).parent), mode="755")
+    app = files.put(
+        name=f"Install {GPU_EXPORTER}", src=str(GPU_EXPORTER_SOURCE), dest=GPU_EXPORTER, mode="644"
+    )
+    unit = files.put(
+        name=f"Write {GPU_EXPORTER_UNIT}",
+        src=StringIO(
+            render(
+                f"{GPU_EXPORTER_UNIT}.j2",
+                metrics=spec.metrics,
+                node=node,
+                user=GPU_EXPORTER_USER,
+                venv=GPU_EXPORTER_VENV,
+                app=GPU_EXPORTER,
+            )
+        ),
+        dest=f"/etc/systemd/system/{GPU_EXPORTER_UNIT}",
+        mode="644",
+    )
+    systemd.daemon_reload(name="Read the GPU exporter's unit", _if=unit.did_change)
+    systemd.service(
+        name="Restart the GPU exporter for its new version",
+        service=GPU_EXPORTER_UNIT,
+        restarted=True,
+        _if=did_change([app, unit, binding]),
+    )
+    keep_running("Run the GPU exporter", GPU_EXPORTER_UNIT)
