@@ -26,6 +26,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "webview"
 APP = "/usr/local/lib/gpucluster/webview.py"
 JOBSTATS = "/usr/local/lib/gpucluster/jobstats.py"  # imported by the web view, run by the command
 COMMAND = "/usr/local/bin/gpucluster-jobstats"
+CHARTS = "/usr/local/lib/gpucluster/charts.py"  # the page's pictures, from Prometheus
 USER = "gpucluster-web"
 UNIT = "gpucluster-webview.service"
 TOKEN_LIFESPAN_S = 600  # renewed after two thirds
@@ -41,6 +42,7 @@ def configure():
     app = [
         files.put(name=f"Install {APP}", src=str(SOURCE / "app.py"), dest=APP, mode="644"),
         files.put(name=f"Install {JOBSTATS}", src=str(SOURCE / "jobstats.py"), dest=JOBSTATS, mode="644"),
+        files.put(name=f"Install {CHARTS}", src=str(SOURCE / "charts.py"), dest=CHARTS, mode="644"),
     ]
     if spec.metrics.enabled:
         files.put(

@@ -29,9 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address, ip_network
 
 try:
-    from webview import jobstats  # the repository's layout (the tests)
+    from webview import charts, jobstats  # the repository's layout (the tests)
 except ImportError:
-    import jobstats  # installed beside this file
+    import charts  # installed beside this file
+    import jobstats
 
 USAGE_DAYS = 7  # GPU-hours per person over this many days
 USAGE_WINDOW = f"now-{USAGE_DAYS}days"  # slurmdbd jobs this recent (sacct's time syntax, every release)
@@ -566,7 +567,10 @@ def _gpu_use_notes(model: dict) -> list[str]:
     return notes
 
 
-def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | None = None) -> str:
+def render_page(
+    model: dict | None, cluster: str, refresh_s: int, error: str | None = None, pictures: tuple | None = None
+) -> str:
+    """The page; `pictures` (SVG charts, an error) when there is a Prometheus to draw them from."""
     """The one HTML page: reloads itself every refresh_s seconds, holds only the model's fields."""
     parts = []
     if error:
@@ -668,6 +672,10 @@ def render_page(model: dict | None, cluster: str, refresh_s: int, error: str | N
                 _gpu_use_notes(model),
             ),
         ]
+        if pictures:
+            svgs, trouble = pictures
+            note = f'<p class="error">charts unavailable: {html.escape(trouble)}</p>' if trouble else ""
+            parts.append(f'<section id="charts"><h2>Over time</h2>{note}{"".join(svgs)}</section>')
         footer = (
             f"Slurm {model['release']}, API {model['api']['slurm']}"
             f"{' / ' + model['api']['slurmdb'] if model['api']['slurmdb'] else ''}; "
@@ -761,6 +769,28 @@ def render_metrics(model: dict | None, error: str | None) -> str:
 # -- the server ------------------------------------------------------------------------------------
 
 
+class Pictures:
+    """The charts (charts.py), drawn at most every max_age seconds; the last good ones stay on error."""
+
+    def __init__(self, url: str, max_age: float = 60, clock=time.time):
+        self.url, self.max_age, self._clock = url, max_age, clock
+        self._svgs: list[str] = []
+        self._error: str | None = None
+        self._at = -max_age
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[list[str], str | None]:
+        with self._lock:
+            now = self._clock()
+            if now - self._at >= self.max_age:
+                try:
+                    self._svgs, self._error = charts.draw(self.url, now), None
+                except (OSError, ValueError, KeyError) as exc:
+                    self._error = f"Prometheus at {self.url}: {exc}"
+                self._at = now
+            return self._svgs, self._error
+
+
 class View:
     """The cached model, refreshed at most every max_age seconds however many browsers look."""
 
@@ -783,7 +813,7 @@ class View:
             return self._model, self._error
 
 
-def handler(view: View, allowed: list, cluster: str, refresh_s: int):
+def handler(view: View, allowed: list, cluster: str, refresh_s: int, pictures: Pictures | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "gpucluster-webview"
         sys_version = ""
@@ -800,7 +830,7 @@ def handler(view: View, allowed: list, cluster: str, refresh_s: int):
             if path == "/api/state":
                 body = json.dumps({"model": model, "error": error}).encode()
                 return self._send(200 if model else 503, "application/json", body)
-            page = render_page(model, cluster, refresh_s, error)
+            page = render_page(model, cluster, refresh_s, error, pictures.current() if pictures else None)
             return self._send(200 if model else 503, "text/html; charset=utf-8", page.encode())
 
         def _send(self, status: int, kind: str, body: bytes):
@@ -834,7 +864,13 @@ def main() -> None:
     cluster = env.get("CLUSTER_NAME", "slurm")
     server = ThreadingHTTPServer(
         (env.get("WEBVIEW_LISTEN", "127.0.0.1"), int(env.get("WEBVIEW_PORT", "8080"))),
-        handler(view, allowed, cluster, refresh_s),
+        handler(
+            view,
+            allowed,
+            cluster,
+            refresh_s,
+            Pictures(env["PROMETHEUS_URL"]) if env.get("PROMETHEUS_URL") else None,
+        ),
     )
     server.daemon_threads = True
     server.serve_forever()

@@ -69,11 +69,14 @@ class Prometheus:
 
 
 def efficiency(prometheus: Prometheus, job_id, start: float, end: float, step_s: int) -> list[dict]:
-    """Per GPU the job held: node, gpu and each figure (None where there was no sample)."""
-    window = int(end - start) + step_s
+    """Per GPU the job held: node, gpu and each figure (None where there was no sample).
+
+    The window is the job's run exactly: the GPU series are sampled at step_s within it, and a GPU
+    reading after the job ended (while the web view still showed it running) is left out."""
+    window = max(int(end - start), step_s)
     gpus: dict[tuple[str, str], dict] = {}
     for figure in FIGURES:
-        for series in prometheus.query(query_for(figure, job_id, window, step_s, end + step_s)):
+        for series in prometheus.query(query_for(figure, job_id, window, step_s, end)):
             key = (series["metric"].get("node", "?"), series["metric"].get("gpu", "?"))
             gpus.setdefault(key, {"node": key[0], "gpu": key[1], **dict.fromkeys(FIGURES)})
             gpus[key][figure] = float(series["value"][1])

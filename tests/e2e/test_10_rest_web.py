@@ -55,12 +55,13 @@ def api(second_deploy, rig) -> str:
     return f"/slurm/{versions[-1]}"
 
 
-def chromium(url: str, screenshot: Path | None = None) -> str:
+def chromium(url: str, screenshot: Path | None = None, height: int = 900) -> str:
     """The page's DOM after headless chromium loaded and ran it (and a screenshot, if asked)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     assert browser, "Debian's chromium is needed (.ci/run installs it)"
-    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"]
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size=1280,{height}"]
     if screenshot:
+        screenshot.parent.mkdir(exist_ok=True)
         subprocess.run([*args, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
     return subprocess.run(
         [*args, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True

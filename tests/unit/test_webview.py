@@ -534,3 +534,28 @@ def test_slurm_figures_say_only_down_when_slurmrestd_does_not_answer():
 
 def test_label_values_are_escaped():
     assert app._labels(user='a"b\\c\nd') == '{user="a\\"b\\\\c\\nd"}'
+
+
+def test_charts_draw_a_line_per_node_from_a_range_query():
+    from webview import charts
+
+    matrix = [
+        {"metric": {"node": "node1"}, "values": [[1000, "0.5"], [1060, "0.9"], [1120, "NaN"]]},
+        {"metric": {"node": "node0"}, "values": [[1000, "0"]]},
+    ]
+    series = charts.series_of(matrix, 100)
+    assert series == {"node1": [(1000.0, 50.0), (1060.0, 90.0)], "node0": [(1000.0, 0.0)]}
+    svg = charts.svg("gpu-util", "GPU <utilisation>", series, 1000, 1120, 100, "%")
+    assert svg.startswith('<svg id="chart-gpu-util"') and svg.endswith("</svg>")
+    assert svg.count('<polyline class="series" data-name="node1"') == 1
+    assert "<circle" in svg and "GPU &lt;utilisation&gt;" in svg  # node0's single point; escaped title
+    assert "no data yet" in charts.svg("occupancy", "GPUs allocated", {}, 0, 604800, 100, "%")
+
+
+def test_the_page_shows_the_charts_or_why_not():
+    model = Recorded("24.11").snapshot(now=2_000_000_000)
+    page = app.render_page(model, "gpucluster", 10, pictures=(["<svg id='chart-x'></svg>"], None))
+    assert '<section id="charts">' in page and "<svg id='chart-x'>" in page
+    page = app.render_page(model, "gpucluster", 10, pictures=([], "Prometheus at http://x:9090: refused"))
+    assert "charts unavailable: Prometheus at http://x:9090: refused" in page
+    assert 'id="charts"' not in app.render_page(model, "gpucluster", 10)
