@@ -313,6 +313,46 @@ class Metrics(BaseModel):
     )
 
 
+class Alerts(BaseModel):
+    """Prometheus's alert rules, sent by Alertmanager to an e-mail or webhook address (steps/metrics.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = setting(
+        False,
+        doc=(
+            "Alertmanager on the controller sends the alerts (node down, GPU hot, a GPU lost, disk nearly "
+            "full) to email_to and/or webhook_url; the rules are in Prometheus either way (its /alerts page)"
+        ),
+    )
+    email_to: str | None = setting(None, pattern=r"^[^@\s]+@[^@\s]+$", doc="who gets the alerts by e-mail")
+    email_from: str | None = setting(None, pattern=r"^[^@\s]+@[^@\s]+$", doc="the sender address")
+    smarthost: str | None = setting(
+        None,
+        pattern=r"^[A-Za-z0-9.-]+:\d+$",
+        doc="the mail relay, host:port, one that takes mail from the controller without a password",
+    )
+    webhook_url: str | None = setting(
+        None,
+        pattern=r"^https?://\S+$",
+        doc="a URL that gets each alert as Alertmanager's JSON (a chat bridge)",
+    )
+    gpu_hot_celsius: int = setting(85, ge=50, le=110, doc="GPU hot: this temperature for 5 minutes")
+    disk_free_percent: int = setting(10, ge=1, le=90, doc="disk nearly full: / has less free than this")
+    port: int = setting(9093, ge=1024, le=65535, doc="Alertmanager's port")
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> Alerts:
+        email = (self.email_to, self.email_from, self.smarthost)
+        if any(email) and not all(email):
+            raise ValueError("alerts: e-mail needs email_to, email_from and smarthost; fix: set all three")
+        if self.enabled and not (all(email) or self.webhook_url):
+            raise ValueError(
+                "alerts: enabled with nowhere to send them; fix: set email_to (etc.) or webhook_url"
+            )
+        return self
+
+
 class Bench(BaseModel):
     """What bench.py measures, and where its results go (on the deploying machine)."""
 
@@ -801,6 +841,14 @@ class OperationsPart(BaseModel):
         doc="the GPU, its Xid errors, Slurm's free disk, munge and the wired link, checked by slurmd",
         fix="set health_check in group_data/all.py to a dict of enabled, interval_s, min_free_mb, drain_xids",
     )
+    alerts: Alerts = setting(
+        Alerts(),
+        doc="off by default; Prometheus evaluates the rules whenever metrics are on",
+        fix=(
+            "set alerts in group_data/all.py to a dict of enabled, email_to, email_from, smarthost, "
+            "webhook_url, gpu_hot_celsius, disk_free_percent, port"
+        ),
+    )
     bench: Bench = setting(
         Bench(),
         doc="bench.py: the all-reduce sweep, DDP steps on 1 and all nodes, an array of short jobs",
@@ -843,6 +891,12 @@ class ClusterSpec(*PARTS):
         if self.metrics.enabled:
             for name in ("prometheus_port", "node_exporter_port", "gpu_exporter_port"):
                 ports[f"metrics['{name}']"] = getattr(self.metrics, name)
+        if self.alerts.enabled:
+            ports["alerts['port']"] = self.alerts.port
+            if not self.metrics.enabled:
+                raise ValueError(
+                    "alerts: they come from Prometheus; fix: enable metrics or set alerts['enabled'] False"
+                )
         for port in sorted({p for p in ports.values() if list(ports.values()).count(p) > 1}):
             clash = " and ".join(name for name, p in ports.items() if p == port)
             raise ValueError(f"ports: {clash} both use {port}; fix: give each its own port")

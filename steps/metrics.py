@@ -30,7 +30,9 @@ GPU_EXPORTER_VENV = "/opt/gpucluster/gpu-exporter"
 GPU_EXPORTER_USER = "gpucluster-gpu"
 GPU_EXPORTER_UNIT = "gpucluster-gpu-exporter.service"
 NODE_EXPORTER = "prometheus-node-exporter"
-UNITS = ("prometheus", NODE_EXPORTER, GPU_EXPORTER_UNIT)
+ALERTMANAGER = "prometheus-alertmanager"
+RULES = "/etc/prometheus/gpucluster-alerts.yml"
+UNITS = ("prometheus", NODE_EXPORTER, GPU_EXPORTER_UNIT, ALERTMANAGER)
 
 
 @deploy("Metrics")
@@ -61,10 +63,23 @@ def configure():
             {
                 "/etc/default/prometheus": render("prometheus.j2", spec=spec, metrics=spec.metrics),
                 "/etc/prometheus/prometheus.yml": render(
-                    "prometheus.yml.j2", spec=spec, metrics=spec.metrics
+                    "prometheus.yml.j2", spec=spec, metrics=spec.metrics, rules=RULES
                 ),
+                RULES: render("gpucluster-alerts.yml.j2", alerts=spec.alerts),
             },
         )
+        if spec.alerts.enabled:
+            _service(
+                ALERTMANAGER,
+                {
+                    f"/etc/default/{ALERTMANAGER}": render(
+                        f"{ALERTMANAGER}.j2", spec=spec, alerts=spec.alerts
+                    ),
+                    "/etc/prometheus/alertmanager.yml": render("alertmanager.yml.j2", alerts=spec.alerts),
+                },
+            )
+        else:
+            systemd.service(name=f"Stop {ALERTMANAGER}", service=ALERTMANAGER, running=False, enabled=False)
 
 
 def _service(package: str, configs: dict[str, str]):

@@ -16,8 +16,9 @@ import time
 import urllib.parse
 import urllib.request
 
-from test_07_faults import job, submit, wait_for
+from test_07_faults import job, node_state, submit, wait_for
 from test_10_rest_web import ARTIFACTS, chromium
+from test_14_health import FAKE_GPUS
 
 NODES = {"node0", "node1", "node2"}
 INTERVAL = 15  # the default scrape interval, which the rig keeps
@@ -167,3 +168,29 @@ def test_the_web_views_charts_render_in_a_browser(second_deploy, rig):
     assert "<polyline" in occupancy or "<circle" in occupancy  # a fresh rig has an hour or two
     assert "charts unavailable" not in dom
     assert (ARTIFACTS / f"webview-charts-{rig.suite}.png").stat().st_size > 10_000
+
+
+def test_a_lost_gpu_raises_its_alert_and_the_rules_are_loaded(second_deploy, rig):
+    """node2's stand-in GPU removed: NVML (the stand-in) answers for none, GpuLost goes pending for
+    node2 alone. Alertmanager is off (the default): the rules are evaluated and shown all the same."""
+
+    def rules():
+        found = [(r["name"], r["health"]) for g in api(rig, "rules")["groups"] for r in g["rules"]]
+        return found if all(health != "unknown" for _, health in found) else None  # not yet evaluated
+
+    assert wait_for(rules, 2 * INTERVAL, "the rules' first evaluation") == [
+        (name, "ok") for name in ("NodeDown", "GpuHot", "GpuLost", "DiskNearlyFull")
+    ]
+    wait_for(lambda: not api(rig, "alerts")["alerts"], 3 * INTERVAL, "no alert on a healthy cluster")
+    rig.run("node2", "rm /dev/nvidia0")
+    try:
+        lost = wait_for(
+            lambda: [a for a in api(rig, "alerts")["alerts"] if a["labels"]["alertname"] == "GpuLost"],
+            3 * INTERVAL,
+            "the GpuLost alert",
+        )
+        assert [(a["labels"]["node"], a["state"]) for a in lost] == [("node2", "pending")]
+    finally:
+        rig.run("node2", FAKE_GPUS)
+    wait_for(lambda: not api(rig, "alerts")["alerts"], 3 * INTERVAL, "the alert to end")
+    wait_for(lambda: node_state(rig, "node2") == "idle", 60, "node2 back from its health check's drain", rig)

@@ -206,12 +206,14 @@ def test_xid_events_are_counted_per_gpu_and_code():
 
 def test_prometheus_scrapes_every_node_by_name(key):
     spec = build(key)
-    text = render("prometheus.yml.j2", spec=spec, metrics=spec.metrics)
+    text = render("prometheus.yml.j2", spec=spec, metrics=spec.metrics, rules="/etc/prometheus/rules.yml")
     for i in range(3):
         assert f'- targets: ["10.20.0.1{i}:9100"]\n        labels: {{node: node{i}}}' in text
         assert f'- targets: ["10.20.0.1{i}:9400"]\n        labels: {{node: node{i}}}' in text
     assert '- targets: ["10.20.0.10:8080"]' in text  # the web view's Slurm figures
-    assert "scrape_interval: 15s" in text
+    assert "scrape_interval: 15s" in text and "evaluation_interval: 15s" in text
+    assert "rule_files: [/etc/prometheus/rules.yml]" in text
+    assert "alerting:" not in text  # alerts are off by default
     args = render("prometheus.j2", spec=spec, metrics=spec.metrics)
     assert "--web.listen-address=10.20.0.10:9090 " in args
     assert "--storage.tsdb.retention.time=90d" in args
@@ -219,7 +221,9 @@ def test_prometheus_scrapes_every_node_by_name(key):
 
 def test_without_the_web_view_prometheus_has_no_slurm_target(key):
     spec = build(key, webview={"enabled": False})
-    assert "job_name: slurm" not in render("prometheus.yml.j2", spec=spec, metrics=spec.metrics)
+    assert "job_name: slurm" not in render(
+        "prometheus.yml.j2", spec=spec, metrics=spec.metrics, rules="/etc/prometheus/rules.yml"
+    )
 
 
 def test_the_node_exporter_listens_on_the_cluster_address_and_counts_the_wired_link(key):
@@ -261,3 +265,59 @@ def test_metrics_settings_that_cannot_work_are_refused(key, settings, message):
 
 def test_metrics_off_frees_their_ports(key):
     assert build(key, metrics={"enabled": False, "gpu_exporter_port": 8080}).webview.port == 8080
+
+
+def test_alert_rules_name_the_settings_thresholds_and_keep_prometheus_templates(key):
+    spec = build(key, alerts={"gpu_hot_celsius": 80, "disk_free_percent": 15})
+    rules = render("gpucluster-alerts.yml.j2", alerts=spec.alerts)
+    assert [line.split(": ")[1] for line in rules.splitlines() if "- alert:" in line] == [
+        "NodeDown",
+        "GpuHot",
+        "GpuLost",
+        "DiskNearlyFull",
+    ]
+    assert "gpucluster_gpu_temperature_celsius > 80\n" in rules
+    assert "< 0.15\n" in rules
+    assert "{{ $labels.node }} GPU {{ $labels.gpu }} at {{ $value }} °C" in rules  # for Prometheus, not Jinja
+
+
+def test_alerts_go_to_the_addresses_in_group_data_through_alertmanager_on_the_cluster_address(key):
+    alerts = {
+        "enabled": True,
+        "email_to": "lab@example.org",
+        "email_from": "gpucluster@example.org",
+        "smarthost": "mail.example.org:25",
+        "webhook_url": "http://chat.example.org/hook",
+    }
+    spec = build(key, alerts=alerts)
+    config = render("alertmanager.yml.j2", alerts=spec.alerts)
+    for line in (
+        'smtp_smarthost: "mail.example.org:25"',
+        '- to: "lab@example.org"',
+        '- url: "http://chat.example.org/hook"',
+    ):
+        assert line in config
+    args = render("prometheus-alertmanager.j2", spec=spec, alerts=spec.alerts)
+    assert "--web.listen-address=10.20.0.10:9093 --cluster.listen-address=" in args
+    prometheus = render("prometheus.yml.j2", spec=spec, metrics=spec.metrics, rules="/r.yml")
+    assert '- targets: ["10.20.0.10:9093"]' in prometheus
+    webhook_only = build(key, alerts={"enabled": True, "webhook_url": "http://chat.example.org/hook"})
+    assert "email_configs" not in render("alertmanager.yml.j2", alerts=webhook_only.alerts)
+
+
+@pytest.mark.parametrize(
+    ("alerts", "message"),
+    [
+        ({"enabled": True}, "nowhere to send them"),
+        ({"email_to": "lab@example.org"}, "needs email_to, email_from and smarthost"),
+        ({"enabled": True, "webhook_url": "chat.example.org"}, "webhook_url"),
+    ],
+)
+def test_alerts_that_cannot_be_sent_are_refused(key, alerts, message):
+    with pytest.raises(SpecError, match=message):
+        build(key, alerts=alerts)
+
+
+def test_alerts_need_metrics(key):
+    with pytest.raises(SpecError, match="alerts: they come from Prometheus"):
+        build(key, metrics={"enabled": False}, alerts={"enabled": True, "webhook_url": "http://x.example/h"})
