@@ -31,6 +31,9 @@ slurm_options = {"SlurmdTimeout": 30, "PriorityCalcPeriod": 1, "AuthInfo": "cred
 # A health check every 15 s (60 by default) so that the tests see a node drained and back in
 # seconds; the same script and the same drains.
 health_check = {"interval_s": 15}
+# Prometheus scrapes every 5 s (15 by default) so that the metrics tests see a job's GPU use, a
+# lost GPU's alert and every target in seconds; the same exporters, rules and queries.
+metrics = {"scrape_interval_s": 5}
 # The build machine's kernel has neither the NFS server nor the NFS client: the rig runs without
 # the shared directory (tests/e2e/test_04_plan.py plans it with --dry instead).
 shared_dir = {"enabled": False}
