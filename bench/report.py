@@ -186,6 +186,23 @@ def jobs_section(jobs: list[dict], slots: int | None) -> dict:
     return row
 
 
+def metrics_cost_section(cost: dict) -> list[dict]:
+    """What the metrics cost while the benchmark ran: each exporter's CPU (share of one core) and its
+    peak resident memory, per node, as Prometheus saw them."""
+    rows: dict[tuple[str, str], dict] = {}
+    for r in cost["rows"]:
+        rows.setdefault((r["job"], r["node"]), {"job": r["job"], "node": r["node"]})[r["figure"]] = r["value"]
+    print(f"\nmetrics while it ran ({cost['span_s']} s, a scrape every {cost['scrape_s']} s)")
+    print(f"  {'exporter':<12}{'node':<8}{'CPU, % of a core':>18}{'memory, MiB':>14}")
+    for row in sorted(rows.values(), key=lambda r: (r["job"], r["node"])):
+        cpu, memory = row.get("cpu"), row.get("memory")
+        print(
+            f"  {row['job']:<12}{row['node']:<8}{'-' if cpu is None else f'{100 * cpu:.2f}':>18}"
+            f"{'-' if memory is None else f'{memory / 2**20:.0f}':>14}"
+        )
+    return sorted(rows.values(), key=lambda r: (r["job"], r["node"]))
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "missed"
 
@@ -310,6 +327,10 @@ def report(results: Path, link_gbit: float, out: Path, slots: int | None = None)
     summary["model"] = {f"{b}/{h}": asdict(c) for (b, h), c in cals.items()}
     summary["jobs"] = jobs_section(found["jobs"], slots) if found["jobs"] else {}
     summary["figures"] = figures(summary)
+    if (results / "metrics-cost.json").exists():
+        summary["metrics_cost"] = metrics_cost_section(
+            json.loads((results / "metrics-cost.json").read_text())
+        )
     out.mkdir(parents=True, exist_ok=True)
     summary["plots"] = [p.name for p in plot(found, summary, comms, link_gbit, out)]
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -43,6 +43,24 @@ def _sbatch(spec: ClusterSpec, run_dir: str, args: str, what: str, output: str =
     logger.info(f"  {what}: job {job} done")
 
 
+# Run on the controller: what Prometheus saw the exporters cost over the benchmark (CPU seconds per
+# second of one core, peak resident memory), per scrape job and node, as JSON.
+METRICS_COST = """
+import json, sys, urllib.parse, urllib.request
+url, span = sys.argv[1], sys.argv[2]
+who = '{{job=~"node|gpu|prometheus"}}'
+queries = {{"cpu": f"rate(process_cpu_seconds_total{{who}}[{{span}}s])",
+           "memory": f"max_over_time(process_resident_memory_bytes{{who}}[{{span}}s])"}}
+out = []
+for figure, query in queries.items():
+    ask = url + "/api/v1/query?" + urllib.parse.urlencode({{"query": query}})
+    for r in json.load(urllib.request.urlopen(ask))["data"]["result"]:
+        m = r["metric"]
+        out.append({{"figure": figure, "job": m["job"], "node": m["node"], "value": float(r["value"][1])}})
+print(json.dumps({{"kind": "metrics_cost", "span_s": int(span), "scrape_s": {scrape_s}, "rows": out}}))
+"""
+
+
 def backend_of(spec: ClusterSpec) -> str:
     """NCCL on the GPUs, Gloo where the cluster has none (the rig)."""
     return "nccl" if spec.nvidia.enabled and spec.gpus_per_node else "gloo"
@@ -55,6 +73,7 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
     backend = backend_of(spec)
     ddp = f"{JOBS_DIR}/ddp.sbatch"
     logger.info(f"Benchmark on {', '.join(nodes)} ({backend}); results in {run_dir} on the nodes")
+    started = time.time()
 
     sizes = (
         f"--min-bytes {b.allreduce_min_bytes} --max-bytes {b.allreduce_max_bytes} --iters {b.allreduce_iters}"
@@ -103,4 +122,13 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
                     json.loads(line) for line in text.splitlines() if line.startswith('{"kind": "experiment"')
                 ]
     (results / "jobs.json").write_text(json.dumps(sorted(jobs, key=lambda j: j["start"]), indent=1) + "\n")
+    if spec.metrics.enabled:
+        url = f"http://{spec.controller.ip}:{spec.metrics.prometheus_port}"
+        script = METRICS_COST.format(scrape_s=spec.metrics.scrape_interval_s)
+        span = max(int(time.time() - started), 60)
+        cost = remote.run(f"python3 -c {shlex.quote(script)} {url} {span}", spec.controller.name, timeout=60)
+        if cost["rc"] == 0:
+            (results / "metrics-cost.json").write_text(cost["output"].strip() + "\n")
+        else:
+            logger.warning(f"the exporters' cost could not be read from Prometheus: {cost['output'][-300:]}")
     logger.info(f"Benchmark results copied to {results}")

@@ -195,3 +195,25 @@ def test_jobs_csv_and_missing_parts(tmp_path):
     assert summary["allreduce"] == [] and summary["ddp"] == [] and summary["plots"] == []
     with pytest.raises(SystemExit, match="to calibrate from"):
         report.main([str(tmp_path), "--decide", "--params", "1e6", "--step-ms", "10", "--batch", "8"])
+
+
+def test_the_metrics_cost_is_printed_per_exporter_and_node(capsys):
+    cost = {
+        "kind": "metrics_cost",
+        "span_s": 240,
+        "scrape_s": 5,
+        "rows": [
+            {"figure": "cpu", "job": "node", "node": "node1", "value": 0.0042},
+            {"figure": "memory", "job": "node", "node": "node1", "value": 18 * 2**20},
+            {"figure": "cpu", "job": "gpu", "node": "node1", "value": 0.0021},
+        ],
+    }
+    rows = report.metrics_cost_section(cost)
+    assert rows == [
+        {"job": "gpu", "node": "node1", "cpu": 0.0021},
+        {"job": "node", "node": "node1", "cpu": 0.0042, "memory": 18 * 2**20},
+    ]
+    out = capsys.readouterr().out
+    assert "metrics while it ran (240 s, a scrape every 5 s)" in out
+    assert "  gpu         node1                 0.21             -" in out
+    assert "  node        node1                 0.42            18" in out
