@@ -429,8 +429,8 @@ class SlurmRest:
             self._versions = api_versions(self.get("/openapi/v3"))
         return self._versions
 
-    def snapshot(self, now: float) -> dict:
-        """The whole page's model: one call per endpoint."""
+    def live(self, now: float) -> dict:
+        """Nodes, running and queued jobs and the GPUs they hold: two calls, all /metrics needs."""
         try:
             versions = self.versions()
             nodes = self.get(f"/slurm/{versions['slurm']}/nodes")
@@ -438,6 +438,30 @@ class SlurmRest:
             self._versions = None  # slurmrestd may have been upgraded: read its versions again
             raise
         jobs = parse_jobs(self.get(f"/slurm/{versions['slurm']}/jobs"), now)
+        try:
+            with open(self.gres_conf) as f:
+                minors = gres_minors(f.read())
+        except OSError:
+            minors = {}  # GPU indices as Slurm counts them, which match minors on a plain gres.conf
+        held = [
+            {"jobid": job["id"], "user": job["user"], "node": node, "gpu": gpu}
+            for job in jobs["running"]
+            if job["state"] == "RUNNING"
+            for node, gpu in job_gpus(job, minors)
+        ]
+        return {
+            "release": release(nodes),
+            "api": versions,
+            "updated": now,
+            "nodes": parse_nodes(nodes),
+            **jobs,
+            "gpus_held": held,
+        }
+
+    def snapshot(self, now: float) -> dict:
+        """The whole page's model: one call per endpoint, with slurmdbd's history and sshare."""
+        model = self.live(now)
+        versions = model["api"]
         history, hours, history_error = None, None, None
         if versions["slurmdb"]:
             try:
@@ -452,29 +476,13 @@ class SlurmRest:
             shares = read_shares(self._run)
         except SlurmError as exc:
             shares_error = str(exc)  # the rest of the page does not need it
-        try:
-            with open(self.gres_conf) as f:
-                minors = gres_minors(f.read())
-        except OSError:
-            minors = {}  # GPU indices as Slurm counts them, which match minors on a plain gres.conf
-        held = [
-            {"jobid": job["id"], "user": job["user"], "node": node, "gpu": gpu}
-            for job in jobs["running"]
-            if job["state"] == "RUNNING"
-            for node, gpu in job_gpus(job, minors)
-        ]
         gpu_use_error = self.gpu_use.annotate(history, now) if self.gpu_use and history else None
         return {
-            "release": release(nodes),
-            "api": versions,
-            "updated": now,
-            "nodes": parse_nodes(nodes),
-            **jobs,
+            **model,
             "history": history,
             "history_error": history_error,
-            "people": parse_people(jobs["running"], hours, shares),
+            "people": parse_people(model["running"], hours, shares),
             "shares_error": shares_error,
-            "gpus_held": held,
             "gpu_use": self.gpu_use is not None,
             "gpu_use_error": gpu_use_error,
         }
@@ -799,6 +807,9 @@ class View:
         self._model: dict | None = None
         self._error: str | None = None
         self._at = 0.0
+        self._live: dict | None = None
+        self._live_error: str | None = None
+        self._live_at = 0.0
         self._lock = threading.Lock()
 
     def current(self) -> tuple[dict | None, str | None]:
@@ -812,6 +823,18 @@ class View:
                 self._at = now
             return self._model, self._error
 
+    def live(self) -> tuple[dict | None, str | None]:
+        """For /metrics, scraped every few seconds: nodes and jobs only (no slurmdbd, no sshare)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._live_at >= self.max_age:
+                try:
+                    self._live, self._live_error = self.rest.live(now), None
+                except (SlurmError, ValueError) as exc:
+                    self._live, self._live_error = None, str(exc)
+                self._live_at = now
+            return self._live, self._live_error
+
 
 def handler(view: View, allowed: list, cluster: str, refresh_s: int, pictures: Pictures | None = None):
     class Handler(BaseHTTPRequestHandler):
@@ -824,9 +847,10 @@ def handler(view: View, allowed: list, cluster: str, refresh_s: int, pictures: P
             path = self.path.split("?")[0]
             if path not in ("/", "/api/state", "/metrics"):
                 return self._send(404, "text/plain", b"not found\n")
-            model, error = view.current()
             if path == "/metrics":
-                return self._send(200, "text/plain; version=0.0.4", render_metrics(model, error).encode())
+                live, trouble = view.live()
+                return self._send(200, "text/plain; version=0.0.4", render_metrics(live, trouble).encode())
+            model, error = view.current()
             if path == "/api/state":
                 body = json.dumps({"model": model, "error": error}).encode()
                 return self._send(200 if model else 503, "application/json", body)

@@ -500,8 +500,11 @@ def test_slurm_figures_for_prometheus_from_the_recorded_answers(serve, release):
     and one pending, each root's; parsed back with prometheus_client's own parser."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    status, headers, text = fetch(serve(Recorded(release)) + "/metrics")
+    rest = Recorded(release, run=sshare(calls=(calls := [])))
+    status, headers, text = fetch(serve(rest) + "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    # scraped every few seconds: nodes and jobs only, neither slurmdbd nor sshare
+    assert not [p for p in rest.paths if p.startswith("/slurmdb/")] and calls == []
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
