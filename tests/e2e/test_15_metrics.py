@@ -87,10 +87,14 @@ def test_every_metric_family_has_one_series_per_node(second_deploy, rig):
     assert per_node(rig, "gpucluster_gpu_nvml_up") == dict.fromkeys(NODES, 1.0)
     assert per_node(rig, "gpucluster_gpu_memory_total_bytes") == dict.fromkeys(NODES, 32607.0 * 2**20)
     assert per_node(rig, "gpucluster_slurm_node_gpus") == dict.fromkeys(NODES, 1.0)
-    states = api(rig, "query", query="gpucluster_slurm_node_state")["result"]
-    assert sorted((r["metric"]["node"], r["metric"]["state"]) for r in states) == [
-        (n, "IDLE") for n in sorted(NODES)
-    ]
+
+    def states():
+        found = api(rig, "query", query="gpucluster_slurm_node_state")["result"]
+        return sorted((r["metric"]["node"], r["metric"]["state"]) for r in found)
+
+    # a node the previous test drained and resumed shows IDLE after the next scrape of the web view
+    idle = [(n, "IDLE") for n in sorted(NODES)]
+    assert wait_for(lambda: states() == idle, WAIT, "every node IDLE in Slurm's figures")
 
 
 def test_a_running_job_shows_in_slurms_figures(second_deploy, rig):
