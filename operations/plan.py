@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from io import StringIO
 from typing import Any, TypeVar
 
 from pyinfra import host, logger, state
@@ -17,7 +18,7 @@ from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.api.state import StateStage
 from pyinfra.facts.files import Sha1File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
-from pyinfra.operations import python, systemd
+from pyinfra.operations import files, python, systemd
 
 T = TypeVar("T")
 
@@ -51,6 +52,22 @@ def keep_running(name: str, service: str):
     if node_fact(host.name, SystemdStatus).get(unit) and node_fact(host.name, SystemdEnabled).get(unit):
         return None
     return systemd.service(name=name, service=service, running=True, enabled=True)
+
+
+def own_service(what: str, unit: str, text: str, changed: list) -> None:
+    """A service of the project's own: its unit written to /etc/systemd/system, systemd told of a new
+    unit, the service restarted when the unit or any of `changed` (its program) changed, kept running."""
+    written = files.put(
+        name=f"Write {unit}", src=StringIO(text), dest=f"/etc/systemd/system/{unit}", mode="644"
+    )
+    systemd.daemon_reload(name=f"Read {what}'s unit", _if=written.did_change)
+    systemd.service(
+        name=f"Restart {what} for its new version",
+        service=unit,
+        restarted=True,
+        _if=did_change([*changed, written]),
+    )
+    keep_running(f"Run {what}", unit)
 
 
 def when_known(name: str, read: Callable[[], T | None], apply: Callable[[T], Any]) -> Any:

@@ -21,7 +21,7 @@ from pyinfra.operations import apt, files, pip, systemd
 from facts.system import InterfaceWithAddress
 from model.spec import current
 from operations.accounts import system_user
-from operations.plan import did_change, keep_running
+from operations.plan import keep_running, own_service
 from operations.render import render
 
 GPU_EXPORTER_SOURCE = Path(__file__).resolve().parent.parent / "exporters" / "gpu.py"
@@ -124,26 +124,12 @@ def _gpu_exporter(spec, node):
     app = files.put(
         name=f"Install {GPU_EXPORTER}", src=str(GPU_EXPORTER_SOURCE), dest=GPU_EXPORTER, mode="644"
     )
-    unit = files.put(
-        name=f"Write {GPU_EXPORTER_UNIT}",
-        src=StringIO(
-            render(
-                f"{GPU_EXPORTER_UNIT}.j2",
-                metrics=spec.metrics,
-                node=node,
-                user=GPU_EXPORTER_USER,
-                venv=GPU_EXPORTER_VENV,
-                app=GPU_EXPORTER,
-            )
-        ),
-        dest=f"/etc/systemd/system/{GPU_EXPORTER_UNIT}",
-        mode="644",
+    unit = render(
+        f"{GPU_EXPORTER_UNIT}.j2",
+        metrics=spec.metrics,
+        node=node,
+        user=GPU_EXPORTER_USER,
+        venv=GPU_EXPORTER_VENV,
+        app=GPU_EXPORTER,
     )
-    systemd.daemon_reload(name="Read the GPU exporter's unit", _if=unit.did_change)
-    systemd.service(
-        name="Restart the GPU exporter for its new version",
-        service=GPU_EXPORTER_UNIT,
-        restarted=True,
-        _if=did_change([app, unit, binding]),
-    )
-    keep_running("Run the GPU exporter", GPU_EXPORTER_UNIT)
+    own_service("the GPU exporter", GPU_EXPORTER_UNIT, unit, [app, binding])

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from model.spec import current
 from operations.accounts import system_user
-from operations.plan import did_change, keep_running
+from operations.plan import own_service
 from operations.render import render
 
 SOURCE = Path(__file__).resolve().parent.parent / "webview"
@@ -54,21 +54,5 @@ def configure():
     else:
         files.file(name=f"Remove {COMMAND}", path=COMMAND, present=False)
     allow = [str(spec.network), *(str(net) for net in spec.webview.allow)]
-    unit = files.put(
-        name=f"Write {UNIT}",
-        src=StringIO(
-            render(
-                f"{UNIT}.j2", spec=spec, user=USER, app=APP, allow=allow, token_lifespan_s=TOKEN_LIFESPAN_S
-            )
-        ),
-        dest=f"/etc/systemd/system/{UNIT}",
-        mode="644",
-    )
-    systemd.daemon_reload(name="Read the web view's unit", _if=unit.did_change)
-    systemd.service(
-        name="Restart the web view for its new version",
-        service=UNIT,
-        restarted=True,
-        _if=did_change([*app, unit]),
-    )
-    keep_running("Run the web view", UNIT)
+    unit = render(f"{UNIT}.j2", spec=spec, user=USER, app=APP, allow=allow, token_lifespan_s=TOKEN_LIFESPAN_S)
+    own_service("the web view", UNIT, unit, app)

@@ -777,66 +777,56 @@ def render_metrics(model: dict | None, error: str | None) -> str:
 # -- the server ------------------------------------------------------------------------------------
 
 
-class Pictures:
-    """The charts (charts.py), drawn at most every max_age seconds; the last good ones stay on error."""
+class Cached:
+    """A reading refreshed at most every max_age seconds however many clients ask; on an error the
+    last good value stays (keep=True) or is dropped (keep=False), and the error is returned with it."""
 
-    def __init__(self, url: str, max_age: float = 60, clock=time.time):
-        self.url, self.max_age, self._clock = url, max_age, clock
-        self._svgs: list[str] = []
-        self._error: str | None = None
-        self._at = -max_age
+    def __init__(self, read, max_age: float, errors: tuple, keep: bool = True, empty=None, clock=time.time):
+        self.read, self.max_age, self.errors, self.keep, self._clock = read, max_age, errors, keep, clock
+        self._value, self._empty, self._error, self._at = empty, empty, None, None
         self._lock = threading.Lock()
 
-    def current(self) -> tuple[list[str], str | None]:
+    def current(self):
         with self._lock:
             now = self._clock()
-            if now - self._at >= self.max_age:
+            if self._at is None or now - self._at >= self.max_age:
                 try:
-                    self._svgs, self._error = charts.draw(self.url, now), None
-                except (OSError, ValueError, KeyError) as exc:
-                    self._error = f"Prometheus at {self.url}: {exc}"
+                    self._value, self._error = self.read(now), None
+                except self.errors as exc:
+                    self._value, self._error = (self._value if self.keep else self._empty), str(exc)
                 self._at = now
-            return self._svgs, self._error
+            return self._value, self._error
+
+
+def pictures(url: str, max_age: float = 60) -> Cached:
+    """The charts (charts.py); the last good ones stay when Prometheus does not answer."""
+
+    def draw(now: float) -> list[str]:
+        try:
+            return charts.draw(url, now)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"Prometheus at {url}: {exc}") from exc
+
+    return Cached(draw, max_age, (ValueError,), empty=[])
 
 
 class View:
-    """The cached model, refreshed at most every max_age seconds however many browsers look."""
+    """The page's model (the last good one stays on the page with the error) and, for /metrics,
+    scraped every few seconds, nodes and jobs only (no slurmdbd, no sshare; dropped on error)."""
 
     def __init__(self, rest: SlurmRest, max_age: float, clock=time.time):
-        self.rest, self.max_age, self._clock = rest, max_age, clock
-        self._model: dict | None = None
-        self._error: str | None = None
-        self._at = 0.0
-        self._live: dict | None = None
-        self._live_error: str | None = None
-        self._live_at = 0.0
-        self._lock = threading.Lock()
+        self.rest = rest
+        self._page = Cached(rest.snapshot, max_age, (SlurmError, ValueError), clock=clock)
+        self._live = Cached(rest.live, max_age, (SlurmError, ValueError), keep=False, clock=clock)
 
     def current(self) -> tuple[dict | None, str | None]:
-        with self._lock:
-            now = self._clock()
-            if now - self._at >= self.max_age:
-                try:
-                    self._model, self._error = self.rest.snapshot(now), None
-                except (SlurmError, ValueError) as exc:
-                    self._error = str(exc)  # the last good model stays on the page, with the error
-                self._at = now
-            return self._model, self._error
+        return self._page.current()
 
     def live(self) -> tuple[dict | None, str | None]:
-        """For /metrics, scraped every few seconds: nodes and jobs only (no slurmdbd, no sshare)."""
-        with self._lock:
-            now = self._clock()
-            if now - self._live_at >= self.max_age:
-                try:
-                    self._live, self._live_error = self.rest.live(now), None
-                except (SlurmError, ValueError) as exc:
-                    self._live, self._live_error = None, str(exc)
-                self._live_at = now
-            return self._live, self._live_error
+        return self._live.current()
 
 
-def handler(view: View, allowed: list, cluster: str, refresh_s: int, pictures: Pictures | None = None):
+def handler(view: View, allowed: list, cluster: str, refresh_s: int, charts_of: Cached | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "gpucluster-webview"
         sys_version = ""
@@ -854,7 +844,7 @@ def handler(view: View, allowed: list, cluster: str, refresh_s: int, pictures: P
             if path == "/api/state":
                 body = json.dumps({"model": model, "error": error}).encode()
                 return self._send(200 if model else 503, "application/json", body)
-            page = render_page(model, cluster, refresh_s, error, pictures.current() if pictures else None)
+            page = render_page(model, cluster, refresh_s, error, charts_of.current() if charts_of else None)
             return self._send(200 if model else 503, "text/html; charset=utf-8", page.encode())
 
         def _send(self, status: int, kind: str, body: bytes):
@@ -893,7 +883,7 @@ def main() -> None:
             allowed,
             cluster,
             refresh_s,
-            Pictures(env["PROMETHEUS_URL"]) if env.get("PROMETHEUS_URL") else None,
+            pictures(env["PROMETHEUS_URL"]) if env.get("PROMETHEUS_URL") else None,
         ),
     )
     server.daemon_threads = True

@@ -91,8 +91,12 @@ def summary(per_gpu: list[dict]) -> dict | None:
     def values(key):
         return [g[key] for g in per_gpu if g[key] is not None]
 
-    mean = lambda key: sum(values(key)) / len(values(key)) if values(key) else None  # noqa: E731
-    peak = lambda key: max(values(key)) if values(key) else None  # noqa: E731
+    def mean(key):
+        return sum(values(key)) / len(values(key)) if values(key) else None
+
+    def peak(key):
+        return max(values(key)) if values(key) else None
+
     idle = mean("idle_share")
     return {
         "gpus": len(per_gpu),

@@ -562,3 +562,27 @@ def test_the_page_shows_the_charts_or_why_not():
     page = app.render_page(model, "gpucluster", 10, pictures=([], "Prometheus at http://x:9090: refused"))
     assert "charts unavailable: Prometheus at http://x:9090: refused" in page
     assert 'id="charts"' not in app.render_page(model, "gpucluster", 10)
+
+
+def test_a_cached_reading_keeps_or_drops_the_last_good_value_on_an_error():
+    now, answers = [0.0], iter([1, app.SlurmError("down"), 3])
+
+    def read(_):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    kept = app.Cached(read, 5, (app.SlurmError,), clock=lambda: now[0])
+    assert kept.current() == (1, None)
+    now[0] = 2
+    assert kept.current() == (1, None)  # within max_age: not read again
+    now[0] = 6
+    assert kept.current() == (1, "down")  # the last good value stays, with the error
+    now[0] = 12
+    assert kept.current() == (3, None)
+    answers = iter([1, app.SlurmError("down")])
+    dropped = app.Cached(read, 5, (app.SlurmError,), keep=False, clock=lambda: now[0])
+    assert dropped.current() == (1, None)
+    now[0] = 20
+    assert dropped.current() == (None, "down")
