@@ -4,6 +4,8 @@ digests. Each is an audit: ``pyinfra inventory.py fact facts.files.SshHostKey``.
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
 
 
@@ -88,3 +90,49 @@ class Tree(FactBase):
                 mode, _, path = rest.partition(" ")
                 entries[path] = (first, mode)
         return {path: (kind, mode, digests.get(path)) for path, (kind, mode) in entries.items()}
+
+
+class PathStates(FactBase):
+    """
+    Returns, for each path, its type (``f``, ``d``, ``l``; ``-`` when absent), octal mode, owner,
+    group and, for the paths in ``digests`` that are files, sha1: one command for every path a
+    deploy manages on the node (operations/reading.py), where files.put reads three facts per file.
+
+    .. code:: python
+
+        {"/etc/hosts": {"type": "f", "mode": 0o644, "user": "root", "group": "root", "sha1": "2fd4..."},
+         "/etc/gpucluster": {"type": "d", "mode": 0o755, "user": "root", "group": "root", "sha1": None},
+         "/etc/old": {"type": "-"}}
+    """
+
+    def default(self):
+        return {}
+
+    def command(self, paths: tuple[str, ...], digests: tuple[str, ...] = ()) -> str:
+        def words(items):
+            return " ".join(shlex.quote(item) for item in items)
+
+        return (
+            f"for p in {words(paths)}; do t=$(find \"$p\" -maxdepth 0 -printf '%y %m %u %g' 2>/dev/null) "
+            '&& echo "$t $p" || echo "- $p"; done; '
+            f"for p in {words(digests)}; do "
+            'if [ -f "$p" ] && [ ! -L "$p" ]; then echo "sha1 $(sha1sum < "$p" | cut -d" " -f1) $p"; fi; '
+            "done; true"
+        )
+
+    def process(self, output):
+        found, digests = {}, {}
+        for line in output:
+            first, _, rest = line.partition(" ")
+            if first == "-":
+                found[rest] = {"type": "-"}
+            elif first == "sha1":
+                digest, _, path = rest.partition(" ")
+                digests[path] = digest
+            else:
+                mode, user, group, path = rest.split(" ", 3)
+                found[path] = {"type": first, "mode": int(mode, 8), "user": user, "group": group}
+        for path, entry in found.items():
+            if entry["type"] != "-":
+                entry["sha1"] = digests.get(path)
+        return found

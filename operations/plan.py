@@ -13,12 +13,15 @@ from collections.abc import Callable
 from io import StringIO
 from typing import Any, TypeVar
 
+from gevent.event import AsyncResult
 from pyinfra import host, logger, state
 from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.api.state import StateStage
 from pyinfra.facts.files import Sha1File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import python, systemd
+
+from operations import files
 
 T = TypeVar("T")
 
@@ -34,9 +37,10 @@ def node_fact(name: str, cls, **kwargs):
     if state.current_stage != StateStage.Prepare:
         return target.get_fact(cls, **kwargs)
     key = (id(state), name, cls, tuple(sorted(kwargs.items())))
-    if key not in _PLANNED:
-        _PLANNED[key] = target.get_fact(cls, **kwargs)
-    return _PLANNED[key]
+    if key not in _PLANNED:  # the hosts plan at once: the first to ask reads, the others wait for it
+        _PLANNED[key] = AsyncResult()
+        _PLANNED[key].set(target.get_fact(cls, **kwargs))
+    return _PLANNED[key].get()
 
 
 def will_change(path: str, text: str) -> bool:

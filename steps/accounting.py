@@ -15,10 +15,11 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from facts.slurm import AccountingClusters, SlurmDatabaseLogin
 from model.spec import current
+from operations import apt, files
 from operations.plan import did_change, keep_running, node_fact
 from operations.render import render
 from steps.restapi import KEY as JWT_KEY

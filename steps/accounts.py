@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -16,8 +18,11 @@ from pyinfra.operations import server
 
 from facts.system import Accounts
 from model.spec import ClusterSpec, current
+from operations import files
 from operations.accounts import system_user
 from operations.plan import node_fact
+
+SHELL = "/bin/bash"
 
 
 @deploy("Accounts")
@@ -33,20 +38,32 @@ def configure():
         system_user(name, uid)
 
     group = spec.research_group
-    server.group(name=f"Group {group.name} ({group.gid})", group=group.name, gid=group.gid)
+    _group(found, group.name, group.gid)
     for user in spec.users:
-        server.group(name=f"Group {user.name} ({user.group_id})", group=user.name, gid=user.group_id)
-        server.user(
-            name=f"User {user.name} ({user.uid})",
+        _group(found, user.name, user.group_id)
+        home, groups = f"/home/{user.name}", [group.name, *(["sudo"] if user.sudo else [])]
+        if not user_in_place(found, user.name, user.uid, user.group_id, home, groups):
+            server.user(
+                name=f"User {user.name} ({user.uid})",
+                user=user.name,
+                uid=user.uid,
+                group=user.name,
+                groups=groups,
+                home=home,
+                shell=SHELL,
+                create_home=True,
+                ensure_home=False,
+            )
+        # what server.user's ensure_home and public_keys (delete_keys) make, read in the host's one reading
+        files.directory(name=f"{home}", path=home, user=user.name, group=user.name, _no_fail_on_link=True)
+        files.directory(name=f"{home}/.ssh", path=f"{home}/.ssh", user=user.name, group=user.name, mode="700")
+        files.put(
+            name=f"{user.name}'s SSH keys",
+            src=StringIO("\n".join(user.keys) + "\n"),
+            dest=f"{home}/.ssh/authorized_keys",
             user=user.name,
-            uid=user.uid,
             group=user.name,
-            groups=[group.name, *(["sudo"] if user.sudo else [])],
-            home=f"/home/{user.name}",
-            shell="/bin/bash",
-            create_home=True,
-            public_keys=list(user.keys),
-            delete_keys=True,
+            mode="600",
         )
         if found["users"].get(user.name, {}).get("expires"):
             server.shell(
@@ -65,6 +82,27 @@ def configure():
                 f"gpasswd -d {name} {group.name}",
             ],
         )
+
+
+def _group(found: dict, name: str, gid: int) -> None:
+    """server.group, left out where the group exists with its ID (server.group reads it again)."""
+    if found["groups"].get(name, {}).get("gid") != gid:
+        server.group(name=f"Group {name} ({gid})", group=name, gid=gid)
+
+
+def user_in_place(found: dict, name: str, uid: int, gid: int, home: str, groups: list[str]) -> bool:
+    """Whether a person's account is as server.user would leave it: its IDs, home, shell and exactly
+    these other groups (server.user reads three facts to find that out)."""
+    user = found["users"].get(name)
+    if not user:
+        return False
+    member_of = {group for group, info in found["groups"].items() if name in info["members"]}
+    return (user["uid"], user["gid"], user["home"], user["shell"]) == (
+        uid,
+        gid,
+        home,
+        SHELL,
+    ) and member_of == set(groups)
 
 
 def conflicts(spec: ClusterSpec, found: dict) -> list[str]:

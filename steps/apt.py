@@ -13,8 +13,8 @@ a no-change run reads the cache's age once instead of once per package step.
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
 
+from operations import apt, files
 from operations.render import render
 
 CONF = "/etc/apt/apt.conf.d/50gpucluster-lock-timeout"

@@ -14,10 +14,11 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 
 from model.slurm_conf import PATHS
 from model.spec import current
+from operations import files
 from operations.plan import did_change, keep_running, will_change
 from operations.render import render
 from steps.accounting import DATABASE

@@ -12,9 +12,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.server import Command, OsRelease
-from pyinfra.operations import apt, server, systemd
+from pyinfra.operations import server, systemd
 
 from model.spec import current
+from operations import apt
 
 # (desktop, OS) -> the packages that install it, and its display manager's systemd unit.
 DESKTOPS = {

@@ -8,9 +8,10 @@ the GPU opens it and gets ENXIO (no driver), a job without it gets EPERM. Never 
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from model.spec import current
+from operations import files
 from operations.render import render
 
 CONF = "/etc/tmpfiles.d/gpucluster-fake-gpu.conf"

@@ -17,10 +17,11 @@ from ipaddress import IPv4Address
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from facts.system import CommandResult, UfwStatus
 from model.spec import ClusterSpec, current
+from operations import apt, files
 from operations.plan import did_change, keep_running
 from operations.render import render
 

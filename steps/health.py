@@ -14,10 +14,10 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from model.slurm_conf import HEALTH_CHECK, PATHS
 from model.spec import current
+from operations import files
 from operations.render import render
 from steps.jobs import ENV_FILE
 

@@ -4,9 +4,10 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from model.spec import current
+from operations import files
 from operations.render import render
 
 

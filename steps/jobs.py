@@ -11,10 +11,10 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import files
 
 from facts.system import InterfaceWithAddress
 from model.spec import current
+from operations import files
 from operations.render import render
 from operations.sync import sync
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip, systemd
+from pyinfra.operations import pip, systemd
 
 from facts.system import InterfaceWithAddress
 from model.spec import current
+from operations import apt, files
 from operations.accounts import system_user
 from operations.plan import keep_running, own_service
 from operations.render import render

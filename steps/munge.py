@@ -12,11 +12,12 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from facts.files import Base64File
 from model.spec import current
+from operations import apt, files
 from operations.plan import keep_running, node_fact, skip_for_unreachable, when_known
 
 KEY = "/etc/munge/munge.key"

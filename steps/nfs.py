@@ -13,9 +13,10 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import Directory
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from model.spec import ClusterSpec, current
+from operations import apt, files
 from operations.plan import did_change, keep_running
 from operations.render import render
 

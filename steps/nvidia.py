@@ -31,7 +31,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Arch, KernelVersion, OsRelease
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from facts.nvidia import HeldPackages, NvidiaKernelModule, NvidiaPciGpus, SecureBoot
 from model.gpu import NvidiaSettings
@@ -48,6 +48,7 @@ from model.nvidia_packages import (
     secure_boot_refusal,
 )
 from model.spec import current
+from operations import apt, files
 from operations.plan import did_change, when_known
 from operations.render import render
 from runbooks.remote import run

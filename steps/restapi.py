@@ -13,10 +13,11 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from model.slurm_conf import PATHS
 from model.spec import current
+from operations import apt, files
 from operations.accounts import system_user
 from operations.plan import did_change, keep_running
 from operations.render import render

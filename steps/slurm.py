@@ -12,12 +12,13 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server, systemd
 
 from facts.nvidia import NvidiaGpus
 from facts.slurm import SlurmdHardware, SlurmVersion
 from model.slurm_conf import PATHS, config_context
 from model.spec import ClusterSpec, current
+from operations import apt, files
 from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known, will_change
 from operations.render import render
 

@@ -28,11 +28,12 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Home
-from pyinfra.operations import files, python, server
+from pyinfra.operations import python, server
 
 from facts.files import PublicKeyFile, SshHostKey
 from model.config_keys import ConfigKeys
 from model.spec import ClusterSpec, Node, current
+from operations import files
 from operations.plan import node_fact, skip_for_unreachable, when_known, will_change
 from operations.render import render
 

@@ -8,10 +8,11 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from model.spec import current
+from operations import apt, files
 from operations.plan import keep_running
 from operations.render import render
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from model.spec import current
+from operations import files
 from operations.accounts import system_user
 from operations.plan import own_service
 from operations.render import render

@@ -19,7 +19,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "rig")]
 
 from rig import RIG  # noqa: E402
 
-from facts.files import Base64File, PublicKeyFile, SshHostKey, Tree  # noqa: E402
+from facts.files import Base64File, PathStates, PublicKeyFile, SshHostKey, Tree  # noqa: E402
 from facts.munge import MungeCredential, UnmungeStatus  # noqa: E402
 from facts.nvidia import CudaToolkit, HeldPackages, NvidiaGpus, NvidiaKernelModule, NvidiaPciGpus, SecureBoot  # noqa: E402
 from facts.slurm import (  # noqa: E402
@@ -54,6 +54,21 @@ CASES = [  # (case name, fact, arguments, node)
     ("cpu-wheel", TorchVersion, {"venv": "/opt/pytorch"}, "node1"),
     ("no-venv", TorchVersion, {"venv": "/opt/none"}, "node1"),
     ("job-scripts", Tree, {"path": "/opt/gpucluster/jobs"}, "node1"),
+    (  # a file with and without its digest, a directory, a link, a path that does not exist
+        "managed-paths",
+        PathStates,
+        {
+            "paths": [
+                "/etc/gpucluster",
+                "/etc/gpucluster/job.env",
+                "/etc/hosts",
+                "/etc/localtime",
+                "/etc/none",
+            ],
+            "digests": ["/etc/gpucluster", "/etc/gpucluster/job.env", "/etc/localtime", "/etc/none"],
+        },
+        "node1",
+    ),
     ("not-installed", UfwStatus, {}, "node1"),
     ("cluster", AccountingClusters, {}, "node0"),
     ("converged", SlurmQos, {}, "node0"),

@@ -1,0 +1,19 @@
+"""pyinfra's apt.packages, skipped without reading the package list again where the host's one
+reading shows every package installed (operations/reading.py); `update` is pyinfra's own."""
+
+from __future__ import annotations
+
+from pyinfra.operations import apt
+
+from operations.reading import packages_missing
+
+update = apt.update
+
+
+def packages(*, packages: list[str], _if=None, **kwargs):
+    """apt.packages; the reading settles only packages to be present (``name`` or ``name=version``)."""
+    if kwargs.get("present", True) is not True or kwargs.get("latest"):
+        return apt.packages(packages=packages, _if=_if, **kwargs)
+    missing = packages_missing(packages)
+    condition = missing if _if is None else [missing, *(_if if isinstance(_if, list) else [_if])]
+    return apt.packages(packages=packages, _if=condition, **kwargs)

@@ -1,0 +1,44 @@
+"""pyinfra's files.put, files.directory and files.file, each skipped without reading a fact where
+the host's one reading shows the file already as wanted (operations/reading.py). The arguments and
+results are pyinfra's; `line` is pyinfra's own."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pyinfra.operations import files
+
+from operations.reading import path_differs
+
+line = files.line
+
+
+def put(*, src, dest: str, user=None, group=None, mode=None, _if=None, **kwargs):
+    """files.put; `src` is a StringIO/BytesIO or a local path."""
+    content = src.getvalue() if hasattr(src, "getvalue") else Path(src).read_bytes()
+    if isinstance(content, str):
+        content = content.encode()
+    differs = path_differs(dest, "f", hashlib.sha1(content).hexdigest(), user, group, mode)
+    return files.put(src=src, dest=dest, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs)
+
+
+def directory(*, path: str, user=None, group=None, mode=None, _if=None, **kwargs):
+    """files.directory (present)."""
+    differs = path_differs(path, "d", None, user, group, mode)
+    return files.directory(path=path, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs)
+
+
+def file(*, path: str, present: bool = True, user=None, group=None, mode=None, _if=None, **kwargs):
+    """files.file: present with this owner and mode, or absent."""
+    differs = path_differs(path, "f" if present else "-", None, user, group, mode)
+    return files.file(
+        path=path, present=present, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs
+    )
+
+
+def _all(condition, given):
+    """`_if` for pyinfra: this condition and any the caller gave."""
+    if given is None:
+        return condition
+    return [condition, *(given if isinstance(given, list) else [given])]
