@@ -24,11 +24,11 @@ lint: venv
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-# Unit tests, then the end-to-end suite once per node image (Debian 12, then Debian 13).
+# Unit tests, then the end-to-end suite once per node image (Debian 12, then Debian 13), on three nodes.
 test: lint unit prereqs
 	set -e; for suite in $(SUITES); do \
 	  echo "== end-to-end tests on the $$suite rig"; \
-	  RIG_SUITE=$$suite $(PY) -m pytest -q --durations=25 tests/e2e; \
+	  RIG_SUITE=$$suite RIG_NODES=3 $(PY) -m pytest -q --durations=25 tests/e2e; \
 	done
 
 demo: venv prereqs
@@ -38,7 +38,7 @@ demo: venv prereqs
 bench: venv
 	$(PY) -m pyinfra -y tests/rig/inventory.py bench.py
 
-# How long the deploy takes on a fresh rig: the converge and three no-change re-runs, with figures.
+# How long the deploy takes: converge and three no-change re-runs on fresh rigs of three and six nodes.
 bench-deploy: venv prereqs
 	$(PY) tests/rig/bench_deploy.py
 

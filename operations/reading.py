@@ -5,9 +5,10 @@ at run time to find nothing to do: about 150 commands on the controller, one aft
 through sudo. Here each such operation names its path or packages while the deploy is planned;
 the first of them to run on a host reads all of them in one command (and the installed packages
 in one more), and an operation whose path or packages the reading shows in place is skipped
-(its `_if`). A reading holds only until an operation changes something on that host (a package
-install writes files); after a change the next such operation reads again. Anything the reading
-cannot settle (a link, a path named only at run time) leaves the operation to read for itself.
+(its `_if`). Once an operation has changed something on that host (a package install writes
+files), an older reading still says where there is work to do (the operation then reads for
+itself, as pyinfra's own), but "nothing to do" is believed only after reading again. Anything the
+reading cannot settle (a link, a path named only at run time) leaves the operation to itself.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from facts.files import PathStates
 class _Host:
     paths: set[str] = field(default_factory=set)  # named while planning
     digests: set[str] = field(default_factory=set)  # of those, the files whose content counts
-    changes: int = -1  # the host's changed operations when last read
-    found: dict = field(default_factory=dict)
-    packages: dict | None = None
+    found: dict = field(default_factory=dict)  # the last reading of the paths
+    packages: dict = field(default_factory=dict)  # and of the installed packages
+    read_at: dict[str, int] = field(default_factory=dict)  # "paths"/"packages" -> changes then
 
 
 _HOSTS: dict[tuple[int, str], _Host] = {}
@@ -46,16 +47,28 @@ def _changes() -> int:
     )
 
 
-def _current(this: _Host, packages: bool) -> _Host:
-    changes = _changes()
-    if this.changes != changes:
+def _read(this: _Host, what: str, changes: int) -> None:
+    if what == "paths":
         this.found = host.get_fact(
             PathStates, paths=tuple(sorted(this.paths)), digests=tuple(sorted(this.digests))
         )
-        this.packages, this.changes = None, changes
-    if packages and this.packages is None:
-        this.packages = host.get_fact(DebPackages)
-    return this
+    else:
+        this.packages = host.get_fact(DebPackages) or {}
+    this.read_at[what] = changes
+
+
+def _in_place(this: _Host, what: str, judge: Callable[[], bool]) -> bool:
+    """judge() on the reading; a reading older than the host's last change is read again before
+    its "in place" is believed."""
+    changes = _changes()
+    if what not in this.read_at:
+        _read(this, what, changes)
+    if not judge():
+        return False
+    if this.read_at[what] != changes:
+        _read(this, what, changes)
+        return judge()
+    return True
 
 
 def path_differs(
@@ -67,32 +80,31 @@ def path_differs(
     this.paths.add(path)
     if sha1:
         this.digests.add(path)
+    wanted = {"type": kind, "sha1": sha1, "user": user, "group": group, "mode": _mode(mode)}
 
-    def differs() -> bool:
-        found = _current(this, packages=False).found.get(path)
+    def as_wanted() -> bool:
+        found = this.found.get(path)
         if found is None:
-            return True  # not in the reading: named at run time
+            return False  # not in the reading: named at run time
         if kind == "-" or found["type"] == "-":
-            return kind != found["type"]
-        wanted = {"type": kind, "sha1": sha1, "user": user, "group": group, "mode": _mode(mode)}
-        return any(value is not None and found[key] != value for key, value in wanted.items())
+            return kind == found["type"]
+        return all(value is None or found[key] == value for key, value in wanted.items())
 
-    return differs
+    return lambda: not _in_place(this, "paths", as_wanted)
 
 
 def packages_missing(packages: list[str]) -> Callable[[], bool]:
     """An `_if=` condition: False where every package (``name`` or ``name=version``) is installed."""
     this = _this_host()
 
-    def missing() -> bool:
-        installed = _current(this, packages=True).packages or {}
+    def installed() -> bool:
         for package in packages:
             name, _, version = package.partition("=")
-            if name not in installed or (version and version not in installed[name]):
-                return True
-        return False
+            if name not in this.packages or (version and version not in this.packages[name]):
+                return False
+        return True
 
-    return missing
+    return lambda: not _in_place(this, "packages", installed)
 
 
 def _mode(mode) -> int | None:

@@ -36,7 +36,8 @@ def docker_compose_project_name():
 
 @pytest.fixture(scope="session")
 def docker_setup():
-    return ["down -v", "up -d"]  # always a fresh rig: the first deploy must meet fresh installs
+    # always a fresh rig (the first deploy must meet fresh installs), of three nodes whatever ran before
+    return ["down -v --remove-orphans", "up -d"]
 
 
 @pytest.fixture(scope="session")

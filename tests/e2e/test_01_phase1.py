@@ -54,7 +54,7 @@ def test_bad_input_stops_before_any_change(rig, outputs, args, expected):
 def test_two_controllers_stop_before_any_change(rig, outputs, tmp_path):
     inventory = tmp_path / "two_controllers.py"
     inventory.write_text(
-        f"import sys\nsys.path.insert(0, {str(rig.compose_file.parent)!r})\n"
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'rig')!r})\n"
         "from inventory import compute\ncontroller = compute[:2]\n"
     )
     before = snapshot(rig)

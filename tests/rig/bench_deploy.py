@@ -1,10 +1,11 @@
 """`make bench-deploy`: how long the deploy takes on the rig, and where the time goes.
 
-A fresh rig, then the fresh converge (the first deploy, password login) and three no-change re-runs.
+A fresh rig of three nodes, then the fresh converge (the first deploy, password login) and three
+no-change re-runs; then the same on a fresh rig of six nodes (RIG_NODES=6), for what size costs.
 For each it prints the wall time, this machine's CPU time, the commands each node ran through
-sudo (counted on the node, in its journal: every operation and fact runs that way) and the slowest
-steps (from pyinfra's progress lines). The package installs of the converge are shown apart
-(the operations named "Install ..."). The rig is left running.
+sudo (counted on the node, in its journal: every operation and fact runs that way) and every
+step's time (from pyinfra's progress lines). The package installs of the converge are shown apart
+(the operations named "Install ..."). The six-node rig is taken down at the end.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 
 from demo import Progress
-from rig import RIG
+from rig import Rig
 
 RERUNS = 3
 
@@ -49,23 +50,23 @@ class Steps(Progress):
         self.step, self.changed = None, []
 
 
-def sudo_commands() -> dict[str, int]:
+def sudo_commands(rig: Rig) -> dict[str, int]:
     """Per node, the commands sudo has run since the node booted (its journal's COMMAND= lines)."""
     count = "journalctl -q -t sudo --no-pager | grep -c 'COMMAND=' || true"
-    return {node: int(RIG.run(node, count).stdout.strip() or 0) for node in RIG.nodes}
+    return {node: int(rig.run(node, count).stdout.strip() or 0) for node in rig.nodes}
 
 
-def measured(**kwargs) -> dict:
-    before, cpu = sudo_commands(), resource.getrusage(resource.RUSAGE_CHILDREN)
+def measured(rig: Rig, **kwargs) -> dict:
+    before, cpu = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN)
     steps = Steps()
-    run = RIG.deploy(progress=steps, **kwargs)
+    run = rig.deploy(progress=steps, **kwargs)
     if run.returncode:
         sys.exit(run.output[-3000:])
-    after, used = sudo_commands(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, used = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": run.seconds,
         "cpu": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
-        "commands": {node: after[node] - before[node] for node in RIG.nodes},
+        "commands": {node: after[node] - before[node] for node in rig.nodes},
         "steps": steps.times,
         "installing": steps.installing,
         "planning": steps.phases[Progress.PHASES["Beginning operation run"]]
@@ -74,31 +75,51 @@ def measured(**kwargs) -> dict:
     }
 
 
-def report(title: str, run: dict) -> None:
+def report(title: str, run: dict, every_step: bool = False) -> None:
     commands = ", ".join(f"{node} {n}" for node, n in run["commands"].items())
     print(
         f"{title}: {run['seconds']:.1f} s wall ({run['planning']:.1f} s reading facts and planning), "
         f"{run['cpu']:.1f} s CPU here, {run['changes']} changes"
     )
     print(f"  commands through sudo: {commands}")
-    slowest = sorted(run["steps"].items(), key=lambda item: -item[1])[:6]
-    print("  slowest steps: " + ", ".join(f"{step} {s:.1f} s" for step, s in slowest))
+    steps = sorted(run["steps"].items(), key=lambda item: -item[1])
+    shown = steps if every_step else steps[:6]
+    print(
+        f"  {'steps' if every_step else 'slowest steps'}: "
+        + ", ".join(f"{step} {s:.1f} s" for step, s in shown)
+    )
+
+
+def bench(size: int) -> tuple[dict, list[dict]]:
+    """A fresh rig of `size` nodes: its converge and its no-change re-runs, each reported."""
+    rig = Rig(size=size)
+    print(f"Bringing up a fresh rig ({rig.suite}, {size} nodes) ...", flush=True)
+    rig.up()
+    fresh = measured(rig, first_login=True)
+    report(f"{size} nodes, fresh converge", fresh, every_step=True)
+    rest = fresh["seconds"] - fresh["installing"]
+    print(f"  installing packages (apt, pip): {fresh['installing']:.1f} s; the deploy's own: {rest:.1f} s")
+    reruns = [measured(rig) for _ in range(RERUNS)]
+    for i, run in enumerate(reruns, 1):
+        report(f"{size} nodes, no-change re-run {i}", run, every_step=i == 1)
+    return fresh, reruns
 
 
 def main() -> None:
-    print(f"Bringing up a fresh rig ({RIG.suite}, {len(RIG.nodes)} nodes) ...", flush=True)
-    RIG.up()
     start = time.monotonic()
-    fresh = measured(first_login=True)
-    report("Fresh converge", fresh)
-    rest = fresh["seconds"] - fresh["installing"]
-    print(f"  installing packages (apt, pip): {fresh['installing']:.1f} s; the deploy's own: {rest:.1f} s")
-    reruns = [measured() for _ in range(RERUNS)]
-    for i, run in enumerate(reruns, 1):
-        report(f"No-change re-run {i}", run)
-    median = statistics.median(run["seconds"] for run in reruns)
-    print(f"\nfresh converge {fresh['seconds']:.1f} s; no-change re-run median {median:.1f} s of {RERUNS}")
-    print(f"(everything, rig start excluded: {time.monotonic() - start:.0f} s)")
+    results = {size: bench(size) for size in (3, 6)}
+    Rig(size=6).down()
+    print()
+    medians = {}
+    for size, (fresh, reruns) in results.items():
+        medians[size] = statistics.median(run["seconds"] for run in reruns)
+        runs = ", ".join(f"{run['seconds']:.1f}" for run in reruns)
+        print(
+            f"{size} nodes: fresh converge {fresh['seconds']:.1f} s ({fresh['installing']:.1f} s installing "
+            f"packages); no-change re-run median {medians[size]:.1f} s ({runs})"
+        )
+    print(f"six nodes against three: {100 * (medians[6] / medians[3] - 1):+.0f}% on the no-change re-run")
+    print(f"(everything, rig starts included: {time.monotonic() - start:.0f} s)")
 
 
 if __name__ == "__main__":

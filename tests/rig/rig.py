@@ -1,4 +1,5 @@
-"""The rig: three systemd containers that stand in for node0..node2, on a subnet of their own.
+"""The rig: systemd containers that stand in for node0, node1, ..., on a subnet of their own: three,
+or RIG_NODES of them (the deploy benchmark's six-node rig; the end-to-end tests use three).
 
 One place for the rig's settings (suite, subnet, admin user, key, password) and its life cycle,
 used by tests/rig/inventory.py, the tests' fixtures and `make demo`:
@@ -48,13 +49,30 @@ class Rig:
     project: str = "gpucluster-rig"
     admin_user: str = "labadmin"
     state_dir: Path = HERE / ".state"
-    services: tuple[str, ...] = ("rig-a", "rig-b", "rig-c")
-    compose_file: Path = HERE / "docker-compose.yml"
-    nodes: dict[str, str] = field(init=False)
+    size: int = int(os.environ.get("RIG_NODES", "3"))
+    services: tuple[str, ...] = field(init=False)  # rig-a, rig-b, ...
+    nodes: dict[str, str] = field(init=False)  # node0 -> its address, ...
 
     def __post_init__(self):
-        ips = {f"node{i}": f"{self.subnet_prefix}.{10 + i}" for i in range(len(self.services))}
+        if not 2 <= self.size <= 26:
+            raise SystemExit(f"RIG_NODES={self.size}: the rig has 2 to 26 nodes; fix: RIG_NODES=3")
+        object.__setattr__(self, "services", tuple(f"rig-{chr(97 + i)}" for i in range(self.size)))
+        ips = {f"node{i}": f"{self.subnet_prefix}.{10 + i}" for i in range(self.size)}
         object.__setattr__(self, "nodes", ips)
+
+    @property
+    def compose_file(self) -> Path:
+        """The compose file for this many nodes, rendered from docker-compose.yml.j2."""
+        from jinja2 import Template
+
+        path = self.state_dir / f"docker-compose-{self.size}.yml"
+        source = (HERE / "docker-compose.yml.j2").read_text()
+        services = [(service, 10 + i) for i, service in enumerate(self.services)]
+        text = Template(source, trim_blocks=True, lstrip_blocks=True).render(services=services)
+        self.state_dir.mkdir(mode=0o700, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        return path
 
     @property
     def subnet(self) -> str:
@@ -150,13 +168,13 @@ class Rig:
 
     def up(self) -> None:
         self.prepare()
-        self.compose("down", "-v")
+        self.compose("down", "-v", "--remove-orphans")  # a rig of another size goes too
         self.known_hosts.unlink(missing_ok=True)
         self.compose("up", "-d")
         self.after_start()
 
     def down(self) -> None:
-        self.compose("down", "-v")
+        self.compose("down", "-v", "--remove-orphans")
 
     def deploy(
         self,
@@ -170,7 +188,7 @@ class Rig:
 
         pyinfra prints its JSON results on stdout and its progress on stderr; `progress` is given
         each progress line as it comes, with the seconds since the start."""
-        env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0"}
+        env = {**os.environ, "RIG_FIRST_LOGIN": "1" if first_login else "0", "RIG_NODES": str(self.size)}
         inventory = inventory or str(HERE / "inventory.py")
         cmd = [sys.executable, "-m", "pyinfra", "-y", "--json", inventory, deploy_file, *args]
         start = time.monotonic()
