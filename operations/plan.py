@@ -38,8 +38,11 @@ def node_fact(name: str, cls, **kwargs):
         return target.get_fact(cls, **kwargs)
     key = (id(state), name, cls, tuple(sorted(kwargs.items())))
     if key not in _PLANNED:  # the hosts plan at once: the first to ask reads, the others wait for it
-        _PLANNED[key] = AsyncResult()
-        _PLANNED[key].set(target.get_fact(cls, **kwargs))
+        _PLANNED[key] = reading = AsyncResult()
+        try:
+            reading.set(target.get_fact(cls, **kwargs))
+        except Exception as error:  # the others get the same error, not a wait for ever
+            reading.set_exception(error)
     return _PLANNED[key].get()
 
 

@@ -97,12 +97,8 @@ def user_in_place(found: dict, name: str, uid: int, gid: int, home: str, groups:
     if not user:
         return False
     member_of = {group for group, info in found["groups"].items() if name in info["members"]}
-    return (user["uid"], user["gid"], user["home"], user["shell"]) == (
-        uid,
-        gid,
-        home,
-        SHELL,
-    ) and member_of == set(groups)
+    found_as = (user["uid"], user["gid"], user["home"], user["shell"], member_of)
+    return found_as == (uid, gid, home, SHELL, set(groups))
 
 
 def conflicts(spec: ClusterSpec, found: dict) -> list[str]:

@@ -1,9 +1,10 @@
 """operations/sync.py: the local tree files.sync would make, in the Tree fact's form, and its parser."""
 
 import hashlib
+import tarfile
 
 from facts.files import Tree
-from operations.sync import _local
+from operations.sync import _local, archive_of
 
 
 def test_the_fact_reads_types_modes_and_digests():
@@ -41,4 +42,19 @@ def test_the_local_tree_takes_the_given_modes_and_leaves_out_the_excluded(tmp_pa
         "m.py": ("f", "644", hashlib.sha256(b"print(1)\n").hexdigest()),
         "sub": ("d", "755", None),
         "sub/n.py": ("f", "644", hashlib.sha256(b"").hexdigest()),
+    }
+
+
+def test_only_the_entries_that_differ_travel_with_their_modes(tmp_path):
+    (tmp_path / "a.py").write_text("a\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.py").write_text("b\n")
+    tree = _local(tmp_path, "755", None, (), ())
+    differ = {path: tree[path] for path in ("", "sub/b.py")}  # the root's mode and one file
+    with tarfile.open(archive_of(tmp_path, differ)) as tar:
+        members = {m.name: (m.type, oct(m.mode), m.uname) for m in tar.getmembers()}
+        assert tar.extractfile("sub/b.py").read() == b"b\n"
+    assert members == {
+        ".": (tarfile.DIRTYPE, "0o755", "root"),
+        "sub/b.py": (tarfile.REGTYPE, "0o755", "root"),
     }
