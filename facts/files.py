@@ -8,6 +8,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+BIG = 2**20  # Tree compares a file over this many bytes by size and modification time
+
 
 class PublicKeyFile(FactBase):
     """
@@ -63,12 +65,16 @@ class Base64File(FactBase):
 class Tree(FactBase):
     """
     Returns every entry under a directory, the directory itself as ``""``: type (``f``, ``d``,
-    ``l``), octal mode and, for files, sha256. ``{}`` when the directory does not exist. One
-    command for a whole tree, where files.sync reads one fact per file (operations/sync.py).
+    ``l``), octal mode and, for a file, its sha256, or for a file over 1 MiB its size and
+    modification time (``"size:mtime"``, as rsync compares: hashing a wheelhouse of gigabytes on
+    every node at every run would cost more than the rest of the run). ``{}`` when the directory
+    does not exist. One command for a whole tree, where files.sync reads one fact per file
+    (operations/sync.py).
 
     .. code:: python
 
-        {"": ("d", "755", None), "train_ddp.py": ("f", "755", "9f86d0...")}
+        {"": ("d", "755", None), "train_ddp.py": ("f", "755", "9f86d0..."),
+         "torch-2.13.0-cp311-linux_x86_64.whl": ("f", "644", "190012345:1733500000")}
     """
 
     def default(self):
@@ -76,8 +82,8 @@ class Tree(FactBase):
 
     def command(self, path: str) -> str:
         return (
-            f"test -d {path} || exit 0; cd {path} && find . -printf '%y %m %P\\n' "
-            "&& find . -type f -exec sha256sum {} +"
+            f"test -d {path} || exit 0; cd {path} && find . -printf '%y %m %s %T@ %P\\n' "
+            f"&& find . -type f -size -{BIG + 1}c -exec sha256sum {{}} +"
         )
 
     def process(self, output):
@@ -86,10 +92,10 @@ class Tree(FactBase):
             first, _, rest = line.partition(" ")
             if len(first) == 64:  # sha256sum: "<digest>  ./<path>"
                 digests[rest.lstrip(" ")[2:]] = first
-            else:  # find: "<type> <mode> <path>"
-                mode, _, path = rest.partition(" ")
-                entries[path] = (first, mode)
-        return {path: (kind, mode, digests.get(path)) for path, (kind, mode) in entries.items()}
+            else:  # find: "<type> <mode> <size> <mtime> <path>"
+                mode, size, mtime, path = rest.split(" ", 3)
+                entries[path] = (first, mode, f"{size}:{mtime.split('.')[0]}" if first == "f" else None)
+        return {path: (kind, mode, digests.get(path, quick)) for path, (kind, mode, quick) in entries.items()}
 
 
 class PathStates(FactBase):

@@ -15,13 +15,14 @@ import shlex
 import tarfile
 import tempfile
 from fnmatch import fnmatch
+from functools import cache
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.util import get_path_permissions_mode
 from pyinfra.operations import files, server
 
-from facts.files import Tree
+from facts.files import BIG, Tree
 
 
 def sync(name: str, src: Path, dest: str, mode=None, dir_mode=None, exclude=(), exclude_dir=()):
@@ -32,7 +33,7 @@ def sync(name: str, src: Path, dest: str, mode=None, dir_mode=None, exclude=(), 
         for path, entry in host.get_fact(Tree, path=dest).items()
         if not _excluded(path, exclude, exclude_dir)
     }
-    wanted = _local(Path(src), mode, dir_mode, exclude, exclude_dir)
+    wanted = _local(Path(src), mode, dir_mode, tuple(exclude), tuple(exclude_dir))
     # files.sync leaves extra directories in place: only extra files and links are removed
     extra = sorted(path for path, entry in remote.items() if path not in wanted and entry[0] != "d")
     differ = {path: entry for path, entry in wanted.items() if remote.get(path) != entry}
@@ -60,6 +61,7 @@ def archive_of(src: Path, entries: dict) -> Path:
             for name, (kind, mode, _) in sorted(entries.items()):
                 info = tar.gettarinfo(src / name, arcname=name or ".")
                 info.mode, info.uid, info.gid, info.uname, info.gname = int(mode, 8), 0, 0, "root", "root"
+                info.mtime = int(info.mtime)  # whole seconds, as Tree compares a big file
                 if kind == "f":
                     with open(src / name, "rb") as data:
                         tar.addfile(info, data)
@@ -77,8 +79,9 @@ def _excluded(path: str, exclude, exclude_dir) -> bool:
     )
 
 
-def _local(src: Path, mode, dir_mode, exclude, exclude_dir) -> dict:
-    """The tree files.sync makes of `src`, in Tree's form."""
+@cache
+def _local(src: Path, mode, dir_mode, exclude: tuple, exclude_dir: tuple) -> dict:
+    """The tree files.sync makes of `src`, in Tree's form (read once per deploy, not once per node)."""
     tree = {"": ("d", dir_mode or mode or _mode(src), None)}
     for dirpath, dirnames, filenames in os.walk(src):
         here = Path(dirpath).relative_to(src).as_posix()
@@ -90,8 +93,12 @@ def _local(src: Path, mode, dir_mode, exclude, exclude_dir) -> dict:
             path = f"{here}/{f}".lstrip("/")
             if not _excluded(path, exclude, ()):
                 local = Path(dirpath, f)
-                digest = hashlib.sha256(local.read_bytes()).hexdigest()
-                tree[path] = ("f", mode or _mode(local), digest)
+                size = local.stat().st_size
+                if size > BIG:  # the archive keeps the modification time: the node's copy has the same
+                    content = f"{size}:{int(local.stat().st_mtime)}"
+                else:
+                    content = hashlib.sha256(local.read_bytes()).hexdigest()
+                tree[path] = ("f", mode or _mode(local), content)
     return tree
 
 

@@ -1,19 +1,21 @@
 """operations/sync.py: the local tree files.sync would make, in the Tree fact's form, and its parser."""
 
 import hashlib
+import os
 import tarfile
 
-from facts.files import Tree
+from facts.files import BIG, Tree
 from operations.sync import _local, archive_of
 
 
-def test_the_fact_reads_types_modes_and_digests():
+def test_the_fact_reads_types_modes_digests_and_a_big_files_size_and_time():
     digest = "ab" * 32
     output = [
-        "d 755 ",
-        "f 644 a.py",
-        "d 755 sub",
-        "f 600 sub/b.py",
+        "d 755 4096 1733500000.5 ",
+        "f 644 9 1733500000.5 a.py",
+        "d 755 4096 1733500000.5 sub",
+        "f 600 0 1733500000.5 sub/b.py",
+        "f 644 190012345 1733400000.9876 torch.whl",
         f"{digest}  ./sub/b.py",
         f"{'cd' * 32}  ./a.py",
     ]
@@ -22,7 +24,17 @@ def test_the_fact_reads_types_modes_and_digests():
         "a.py": ("f", "644", "cd" * 32),
         "sub": ("d", "755", None),
         "sub/b.py": ("f", "600", digest),
+        "torch.whl": ("f", "644", "190012345:1733400000"),
     }
+
+
+def test_a_big_file_is_compared_by_size_and_time_as_the_archive_keeps_it(tmp_path):
+    big = tmp_path / "torch.whl"
+    big.write_bytes(b"x" * (BIG + 1))
+    os.utime(big, (1733400000.9, 1733400000.9))
+    assert _local(tmp_path, "644", "755", (), ())["torch.whl"] == ("f", "644", f"{BIG + 1}:1733400000")
+    with tarfile.open(archive_of(tmp_path, {"torch.whl": ("f", "644", None)})) as tar:
+        assert tar.getmember("torch.whl").mtime == 1733400000
 
 
 def test_a_missing_directory_is_an_empty_tree():
@@ -36,7 +48,7 @@ def test_the_local_tree_takes_the_given_modes_and_leaves_out_the_excluded(tmp_pa
     (tmp_path / "m.pyc").write_bytes(b"x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "n.py").write_text("")
-    tree = _local(tmp_path, "644", "755", ["*.pyc"], ["__pycache__"])
+    tree = _local(tmp_path, "644", "755", ("*.pyc",), ("__pycache__",))
     assert tree == {
         "": ("d", "755", None),
         "m.py": ("f", "644", hashlib.sha256(b"print(1)\n").hexdigest()),
