@@ -10,10 +10,12 @@ step's time (from pyinfra's progress lines). The package installs of the converg
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from demo import Progress
 from rig import Rig
@@ -56,15 +58,27 @@ def sudo_commands(rig: Rig) -> dict[str, int]:
     return {node: int(rig.run(node, count).stdout.strip() or 0) for node in rig.nodes}
 
 
+def busy_seconds() -> float:
+    """CPU seconds this machine's cores have been busy since boot (/proc/stat: all but idle and
+    iowait): the rig's nodes, the deploy and everything else share them."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(rig: Rig, **kwargs) -> dict:
-    before, cpu = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu, busy = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN), busy_seconds()
     steps = Steps()
     run = rig.deploy(progress=steps, **kwargs)
     if run.returncode:
         sys.exit(run.output[-3000:])
-    after, used = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, used, busy = (
+        sudo_commands(rig),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+        busy_seconds() - busy,
+    )
     return {
         "seconds": run.seconds,
+        "busy": busy / (run.seconds * os.cpu_count()),
         "cpu": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
         "commands": {node: after[node] - before[node] for node in rig.nodes},
         "steps": steps.times,
@@ -79,7 +93,8 @@ def report(title: str, run: dict, every_step: bool = False) -> None:
     commands = ", ".join(f"{node} {n}" for node, n in run["commands"].items())
     print(
         f"{title}: {run['seconds']:.1f} s wall ({run['planning']:.1f} s reading facts and planning), "
-        f"{run['cpu']:.1f} s CPU here, {run['changes']} changes"
+        f"{run['cpu']:.1f} s CPU here (the {os.cpu_count()} cores {100 * run['busy']:.0f}% busy), "
+        f"{run['changes']} changes"
     )
     print(f"  commands through sudo: {commands}")
     steps = sorted(run["steps"].items(), key=lambda item: -item[1])
