@@ -42,9 +42,17 @@ def sync(name: str, src: Path, dest: str, mode=None, dir_mode=None, exclude=(), 
     commands = [f"mkdir -p {shlex.quote(dest)}"]
     if differ:
         archive = archive_of(Path(src), differ)
-        upload = f"/tmp/{archive.name}"
-        files.put(name=f"{name}: upload {len(differ)} changed", src=str(archive), dest=upload, mode="600")
-        commands += [f"tar -x --no-same-owner -f {upload} -C {shlex.quote(dest)}", f"rm -f {upload}"]
+        upload = f"{dest.rstrip('/')}.upload.tar"  # beside dest, where only root writes (not /tmp)
+        files.put(
+            name=f"{name}: upload {len(differ)} changed",
+            src=str(archive),
+            dest=upload,
+            user="root",
+            group="root",
+            mode="600",
+        )
+        commands += [f"tar -x --no-same-owner -f {shlex.quote(upload)} -C {shlex.quote(dest)}"]
+        commands.append(f"rm -f {shlex.quote(upload)}")
     if extra:
         commands.append(f"cd {shlex.quote(dest)} && rm -f -- {' '.join(shlex.quote(p) for p in extra)}")
     server.shell(name=name, commands=commands)
