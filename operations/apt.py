@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyinfra.operations import apt
 
-from operations.reading import packages_missing
+from operations.reading import packages_missing, with_given
 
 update = apt.update
 
@@ -14,6 +14,4 @@ def packages(*, packages: list[str], _if=None, **kwargs):
     """apt.packages; the reading settles only packages to be present (``name`` or ``name=version``)."""
     if kwargs.get("present", True) is not True or kwargs.get("latest"):
         return apt.packages(packages=packages, _if=_if, **kwargs)
-    missing = packages_missing(packages)
-    condition = missing if _if is None else [missing, *(_if if isinstance(_if, list) else [_if])]
-    return apt.packages(packages=packages, _if=condition, **kwargs)
+    return apt.packages(packages=packages, _if=with_given(packages_missing(packages), _if), **kwargs)

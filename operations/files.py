@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyinfra.operations import files
 
-from operations.reading import path_differs
+from operations.reading import path_differs, with_given
 
 line = files.line
 
@@ -20,25 +20,19 @@ def put(*, src, dest: str, user=None, group=None, mode=None, _if=None, **kwargs)
     if isinstance(content, str):
         content = content.encode()
     differs = path_differs(dest, "f", hashlib.sha1(content).hexdigest(), user, group, mode)
-    return files.put(src=src, dest=dest, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs)
+    _if = with_given(differs, _if)
+    return files.put(src=src, dest=dest, user=user, group=group, mode=mode, _if=_if, **kwargs)
 
 
 def directory(*, path: str, user=None, group=None, mode=None, _if=None, **kwargs):
-    """files.directory (present)."""
-    differs = path_differs(path, "d", None, user, group, mode)
-    return files.directory(path=path, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs)
+    """files.directory."""
+    differs = path_differs(path, "d" if kwargs.get("present", True) else "-", None, user, group, mode)
+    _if = with_given(differs, _if)
+    return files.directory(path=path, user=user, group=group, mode=mode, _if=_if, **kwargs)
 
 
 def file(*, path: str, present: bool = True, user=None, group=None, mode=None, _if=None, **kwargs):
     """files.file: present with this owner and mode, or absent."""
     differs = path_differs(path, "f" if present else "-", None, user, group, mode)
-    return files.file(
-        path=path, present=present, user=user, group=group, mode=mode, _if=_all(differs, _if), **kwargs
-    )
-
-
-def _all(condition, given):
-    """`_if` for pyinfra: this condition and any the caller gave."""
-    if given is None:
-        return condition
-    return [condition, *(given if isinstance(given, list) else [given])]
+    _if = with_given(differs, _if)
+    return files.file(path=path, present=present, user=user, group=group, mode=mode, _if=_if, **kwargs)

@@ -107,5 +107,12 @@ def packages_missing(packages: list[str]) -> Callable[[], bool]:
     return lambda: not _in_place(this, "packages", installed)
 
 
+def with_given(condition: Callable[[], bool], given) -> Callable | list:
+    """`_if` for pyinfra: this condition and any the caller gave (one, or a list)."""
+    if given is None:
+        return condition
+    return [condition, *(given if isinstance(given, list) else [given])]
+
+
 def _mode(mode) -> int | None:
     return None if mode is None else int(str(mode), 8)
