@@ -9,6 +9,8 @@ in one more), and an operation whose path or packages the reading shows in place
 files), an older reading still says where there is work to do (the operation then reads for
 itself, as pyinfra's own), but "nothing to do" is believed only after reading again. Anything the
 reading cannot settle (a link, a path named only at run time) leaves the operation to itself.
+Where pyinfra shows a plan first (run without -y), it reads every operation's facts for the plan
+anyway, and the operations stay pyinfra's own, so that the plan names each change.
 """
 
 from __future__ import annotations
@@ -105,6 +107,13 @@ def packages_missing(packages: list[str]) -> Callable[[], bool]:
         return True
 
     return lambda: not _in_place(this, "packages", installed)
+
+
+def planned() -> bool:
+    """Whether pyinfra shows a plan before it runs (without -y, and --dry): it then reads every
+    operation's facts while planning, and an `_if` would show each change as only "conditional",
+    so the operations are left as pyinfra's own."""
+    return state.should_check_for_changes()
 
 
 def with_given(condition: Callable[[], bool], given) -> Callable | list:
