@@ -60,6 +60,7 @@ def node(monkeypatch):
 
     fake = Host(name="node1", get_fact=get_fact, reads=reads)
     monkeypatch.setattr(reading, "host", fake)
+    monkeypatch.setattr(reading, "_HOSTS", {})  # no reading left by another test (ids are reused)
     monkeypatch.setattr(reading, "state", SimpleNamespace(ops={fake: {}}))
     return fake
 
