@@ -4,6 +4,8 @@ command's result. Each is an audit: ``pyinfra inventory.py fact facts.system.Acc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pyinfra.api import FactBase
 
 
@@ -137,3 +139,47 @@ class UfwStatus(FactBase):
             w[2] for w in (line.split() for line in output) if w[:2] == ["Anywhere", "ALLOW"] and len(w) > 2
         ]
         return {"active": any(line.strip() == "Status: active" for line in output), "allowed_from": allowed}
+
+
+class ServiceStarts(FactBase):
+    """
+    Returns when each of the units last became active (seconds since the epoch, ``None`` where it is
+    not active), whether systemd holds an older copy of its unit file, and when each of the paths
+    was last written (missing ones left out): a service older than its configuration runs an older one.
+
+    .. code:: python
+
+        {
+            "units": {"slurmctld.service": {"started": 1796632182.6, "reload": False}},
+            "written": {"/etc/slurm/slurm.conf": 1796632180.2},
+        }
+    """
+
+    def command(self, units: tuple[str, ...], paths: tuple[str, ...]) -> str:
+        return (
+            "systemctl show --timestamp=us+utc -p Id -p ActiveState -p ActiveEnterTimestamp "
+            f"-p NeedDaemonReload {' '.join(units)}; echo '--written'; "
+            f"stat -c '%.9Y %n' {' '.join(paths)} 2>/dev/null || true"
+        )
+
+    def process(self, output):
+        units, written, block = {}, {}, {}
+        lines = list(output)
+        cut = lines.index("--written") if "--written" in lines else len(lines)
+        for line in [*lines[:cut], ""]:
+            if "=" in line:
+                key, _, value = line.strip().partition("=")
+                block[key] = value
+            elif block:
+                started = None
+                if block.get("ActiveState") in ("active", "reloading") and block.get("ActiveEnterTimestamp"):
+                    day_time_zone = block["ActiveEnterTimestamp"].split(" ", 1)[1]  # the weekday left out
+                    stamp = datetime.strptime(day_time_zone, "%Y-%m-%d %H:%M:%S.%f %Z")
+                    started = stamp.replace(tzinfo=UTC).timestamp()
+                units[block["Id"]] = {"started": started, "reload": block.get("NeedDaemonReload") == "yes"}
+                block = {}
+        for line in lines[cut + 1 :]:
+            stamp, _, path = line.strip().partition(" ")
+            if path:
+                written[path] = float(stamp)
+        return {"units": units, "written": written}

@@ -21,6 +21,7 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import python, systemd
 
+from facts.system import ServiceStarts
 from operations import files
 
 T = TypeVar("T")
@@ -59,6 +60,55 @@ def keep_running(name: str, service: str):
     if node_fact(host.name, SystemdStatus).get(unit) and node_fact(host.name, SystemdEnabled).get(unit):
         return None
     return systemd.service(name=name, service=service, running=True, enabled=True)
+
+
+_SERVICES: dict = {}  # (state, host) -> the services named while planning, and their reading
+
+
+def restart(name: str, service: str, written, paths: list[str]):
+    """systemd.service restarted when any of `written` (operations) changed in this run, or when the
+    service has run since before one of `paths` (what it reads as it starts) was last written: a run
+    stopped between writing and restarting leaves the files in place for the next run and the
+    service on the old ones. Where nothing changed, one command per host reads every such service."""
+    unit, this = _named(service, paths)
+    changed = did_change(written)
+    return systemd.service(
+        name=name,
+        service=service,
+        restarted=True,
+        _if=lambda: changed() or any(_read(this)["written"].get(p, 0) > _started(this, unit) for p in paths),
+    )
+
+
+def daemon_reload(name: str, service: str, written):
+    """systemctl daemon-reload when `written` (a unit file) changed in this run, or systemd still holds
+    an older copy of the service's unit (a run stopped before it reloaded)."""
+    unit, this = _named(service, [])
+    return systemd.daemon_reload(
+        name=name,
+        _if=lambda: written.did_change() or (_read(this)["units"].get(unit) or {}).get("reload", False),
+    )
+
+
+def _named(service: str, paths: list[str]) -> tuple[str, dict]:
+    unit = service if "." in service else f"{service}.service"
+    this = _SERVICES.setdefault((id(state), host.name), {"paths": {}, "found": None})
+    this["paths"].setdefault(unit, set()).update(paths)
+    return unit, this
+
+
+def _read(this: dict) -> dict:
+    if this["found"] is None:
+        units = tuple(sorted(this["paths"]))
+        paths = tuple(sorted(set().union(*this["paths"].values())))
+        this["found"] = host.get_fact(ServiceStarts, units=units, paths=paths)
+    return this["found"]
+
+
+def _started(this: dict, unit: str) -> float:
+    """When the unit became active; not running: infinity (keep_running starts it on what is there)."""
+    started = (_read(this)["units"].get(unit) or {}).get("started")
+    return float("inf") if started is None else started
 
 
 def own_service(what: str, unit: str, text: str, changed: list) -> None:

@@ -15,12 +15,12 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 
 from facts.slurm import AccountingClusters, SlurmDatabaseLogin
 from model.spec import current
 from operations import apt, files
-from operations.plan import did_change, keep_running, node_fact
+from operations.plan import daemon_reload, did_change, keep_running, node_fact, restart
 from operations.render import render
 from steps.restapi import KEY as JWT_KEY
 
@@ -59,9 +59,7 @@ def configure():
     tuning = files.put(
         name=f"Write {TUNING}", src=StringIO(render("60-slurmdbd.cnf.j2")), dest=TUNING, mode="644"
     )
-    systemd.service(
-        name="Restart MariaDB for its new settings", service="mariadb", restarted=True, _if=did_change(tuning)
-    )
+    restart("Restart MariaDB for its new settings", "mariadb", tuning, [TUNING])
     keep_running("Run MariaDB", "mariadb")
 
     secret = []
@@ -86,13 +84,10 @@ def configure():
     unit = files.put(
         name=f"Write {DROP_IN}", src=StringIO(render("gpucluster-slurmdbd.conf.j2")), dest=DROP_IN, mode="644"
     )
-    systemd.daemon_reload(name="Read the slurmdbd drop-in", _if=unit.did_change)
+    daemon_reload("Read the slurmdbd drop-in", "slurmdbd", unit)
     started = [
-        systemd.service(
-            name="Restart slurmdbd for its new configuration",
-            service="slurmdbd",
-            restarted=True,
-            _if=did_change([conf, unit, *secret]),
+        restart(
+            "Restart slurmdbd for its new configuration", "slurmdbd", [conf, unit, *secret], [CONF, DROP_IN]
         ),
         keep_running("Run slurmdbd", "slurmdbd"),
     ]

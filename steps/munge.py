@@ -12,13 +12,12 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import server
 
 from facts.files import Base64File
 from model.spec import current
 from operations import apt, files
-from operations.plan import keep_running, node_fact, skip_for_unreachable, when_known
+from operations.plan import keep_running, node_fact, restart, skip_for_unreachable, when_known
 
 KEY = "/etc/munge/munge.key"
 KEY_OWNER = {"user": "munge", "group": "munge", "mode": "400"}
@@ -64,7 +63,5 @@ def configure() -> list:
         ]
 
     keep_running("Run munged", "munge")
-    systemd.service(
-        name="Restart munged for its new key", service="munge", restarted=True, _if=any_changed(*key_ops)
-    )
+    restart("Restart munged for its new key", "munge", list(key_ops), [KEY])
     return key_ops

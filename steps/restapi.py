@@ -13,13 +13,13 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 
 from model.slurm_conf import PATHS
 from model.spec import current
 from operations import apt, files
 from operations.accounts import system_user
-from operations.plan import did_change, keep_running
+from operations.plan import daemon_reload, keep_running, restart
 from operations.render import render
 
 KEY = f"{PATHS.state_save}/jwt_hs256.key"
@@ -57,11 +57,6 @@ def configure():
         dest=DROP_IN,
         mode="644",
     )
-    systemd.daemon_reload(name="Read the slurmrestd drop-in", _if=unit.did_change)
-    systemd.service(
-        name="Restart slurmrestd for its new settings",
-        service="slurmrestd",
-        restarted=True,
-        _if=did_change(unit),
-    )
+    daemon_reload("Read the slurmrestd drop-in", "slurmrestd", unit)
+    restart("Restart slurmrestd for its new settings", "slurmrestd", unit, [DROP_IN])
     keep_running("Run slurmrestd", "slurmrestd")

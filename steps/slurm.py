@@ -19,10 +19,20 @@ from facts.slurm import SlurmdHardware, SlurmVersion
 from model.slurm_conf import PATHS, config_context
 from model.spec import ClusterSpec, current
 from operations import apt, files
-from operations.plan import did_change, keep_running, node_fact, skip_for_unreachable, when_known, will_change
+from operations.plan import (
+    daemon_reload,
+    did_change,
+    keep_running,
+    node_fact,
+    restart,
+    skip_for_unreachable,
+    when_known,
+    will_change,
+)
 from operations.render import render
 
 CTLD_DROP_IN = "/etc/systemd/system/slurmctld.service.d/gpucluster-slurmctld.conf"
+CONFIGS = [f"{PATHS.conf_dir}/{name}" for name in ("slurm.conf", "gres.conf", "cgroup.conf")]
 
 
 @deploy("Slurm")
@@ -60,21 +70,11 @@ def configure(munge_key=()):
             dest=CTLD_DROP_IN,
             mode="644",
         )
-        systemd.daemon_reload(name="Read the slurmctld drop-in", _if=unit.did_change)
-        systemd.service(
-            name="Restart slurmctld for its new configuration",
-            service="slurmctld",
-            restarted=True,
-            _if=did_change(configs),
-        )
+        daemon_reload("Read the slurmctld drop-in", "slurmctld", unit)
+        restart("Restart slurmctld for its new configuration", "slurmctld", configs, CONFIGS)
         keep_running("Run slurmctld", "slurmctld")
     if node.is_compute:
-        systemd.service(
-            name="Restart slurmd for its new configuration",
-            service="slurmd",
-            restarted=True,
-            _if=did_change(configs),
-        )
+        restart("Restart slurmd for its new configuration", "slurmd", configs, CONFIGS)
         keep_running("Run slurmd", "slurmd")
         # A node that could not authenticate is DOWN, and slurmctld asks a DOWN node to register only
         # about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): minutes. slurmd registers as it starts.

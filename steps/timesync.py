@@ -8,13 +8,13 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import systemd
-from pyinfra.operations.util import any_changed
 
 from model.spec import current
 from operations import apt, files
-from operations.plan import keep_running
+from operations.plan import keep_running, restart
 from operations.render import render
+
+CONF = "/etc/chrony/chrony.conf"
 
 
 @deploy("Time sync (chrony)")
@@ -25,7 +25,7 @@ def configure():
     conf = files.put(
         name="Configure chrony",
         src=StringIO(render("chrony.conf.j2", spec=spec, node=node)),
-        dest="/etc/chrony/chrony.conf",
+        dest=CONF,
         mode="644",
     )
     # -x: track time but never set the clock, for nodes whose clock is the host's (containers).
@@ -36,9 +36,4 @@ def configure():
         replace='DAEMON_OPTS="-F 1"' if spec.time_set_clock else 'DAEMON_OPTS="-F 1 -x"',
     )
     keep_running("Run chrony", "chrony")
-    systemd.service(
-        name="Restart chrony for its new configuration",
-        service="chrony",
-        restarted=True,
-        _if=any_changed(conf, opts),
-    )
+    restart("Restart chrony for its new configuration", "chrony", [conf, opts], [CONF, "/etc/default/chrony"])

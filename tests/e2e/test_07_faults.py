@@ -198,13 +198,17 @@ def test_a_deploy_killed_midway_converges_when_run_again(second_deploy, rig, out
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    time.sleep(6)
+    # killed the moment node0's slurm.conf holds the new setting: slurmctld has not restarted for it
+    written = "until grep -q '^MessageTimeout=20$' /etc/slurm/slurm.conf; do sleep 0.02; done"
+    rig.run("node0", f'timeout 300 sh -c "{written}"')
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert "MessageTimeout          = 10 sec" in rig.run("node0", "scontrol show config").stdout
     try:
         again = rig.deploy("--group-data", str(tmp_path))
         outputs.append(again.output)
         assert again.returncode == 0, again.output[-3000:]
+        assert "node0" in again.changed()["Slurm | Restart slurmctld for its new configuration"]
         assert "MessageTimeout          = 20 sec" in rig.run("node0", "scontrol show config").stdout
         quiet = rig.deploy("--group-data", str(tmp_path))
         assert quiet.returncode == 0 and quiet.changed() == {}

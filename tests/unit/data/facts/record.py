@@ -31,7 +31,15 @@ from facts.slurm import (  # noqa: E402
     SlurmQos,
     SlurmVersion,
 )
-from facts.system import Accounts, ClockOffset, CommandResult, InterfaceWithAddress, UfwStatus, WiredAddress  # noqa: E402
+from facts.system import (  # noqa: E402
+    Accounts,
+    ClockOffset,
+    CommandResult,
+    InterfaceWithAddress,
+    ServiceStarts,
+    UfwStatus,
+    WiredAddress,
+)
 from facts.torch import TorchVersion  # noqa: E402
 
 CUT = "MUNGE:AwQFAAB(the credential body cut)=:"
@@ -70,6 +78,12 @@ CASES = [  # (case name, fact, arguments, node)
         "node1",
     ),
     ("not-installed", UfwStatus, {}, "node1"),
+    (  # running, not installed; a configuration and a path that does not exist
+        "slurmctld-and-its-configuration",
+        ServiceStarts,
+        {"units": ["slurmctld.service", "ufw.service"], "paths": ["/etc/slurm/slurm.conf", "/etc/none"]},
+        "node0",
+    ),
     ("cluster", AccountingClusters, {}, "node0"),
     ("converged", SlurmQos, {}, "node0"),
     ("converged", SlurmAssociations, {"cluster": "gpucluster"}, "node0"),
