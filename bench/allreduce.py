@@ -3,10 +3,13 @@
     torchrun --nnodes=3 --nproc_per_node=1 ... bench/allreduce.py --out allreduce-nccl.json
 
 Times all_reduce (sum) of float32 tensors from --min-bytes to --max-bytes, multiplying by --factor:
-NCCL on the GPUs when CUDA is there, Gloo on the CPUs otherwise or with --backend gloo. Each size's
-time is the mean over --iters calls after --warmup, the slowest rank's. Rank 0 writes the JSON:
-{"kind": "allreduce", "backend", "world_size", "hosts", "iters",
- "sizes": [{"bytes", "seconds", "algbw", "busbw"}]}, bandwidths in bytes/s as nccl-tests define them.
+NCCL on the GPUs when CUDA is there, Gloo on the CPUs otherwise or with --backend gloo. Each size is
+timed once in each of --rounds rounds, the sizes interleaved (a slow minute of the machine touches
+one sample of many sizes, not every sample of one): a sample is the mean over --iters calls, the
+slowest rank's, and a size's time is the median of its samples. Rank 0 writes the JSON:
+{"kind": "allreduce", "backend", "world_size", "hosts", "iters", "rounds", "rate_gbit",
+ "sizes": [{"bytes", "seconds", "samples", "spread", "algbw", "busbw"}]}, bandwidths in bytes/s as
+nccl-tests define them, spread (max - min) / median, rate_gbit the rate the link was held to (--rate-gbit).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch.distributed as dist
 
 if not __package__:  # run as a file by torchrun: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.model import algbw, busbw  # noqa: E402
+from bench.model import algbw, busbw, median_spread  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,8 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-bytes", type=int, default=1024)
     p.add_argument("--max-bytes", type=int, default=256 * 2**20)
     p.add_argument("--factor", type=int, default=2, help="size step, 2 or 4")
-    p.add_argument("--iters", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--iters", type=int, default=4, help="all-reduces per sample")
+    p.add_argument("--rounds", type=int, default=5, help="samples per size, the sizes interleaved")
+    p.add_argument("--warmup", type=int, default=5, help="untimed all-reduces of each size, first round")
+    p.add_argument("--rate-gbit", type=float, help="the rate each link is held to while this runs")
     p.add_argument("--out", type=Path, required=True, help="JSON file written by rank 0")
     return p.parse_args(argv)
 
@@ -67,18 +72,30 @@ def main(argv: list[str] | None = None) -> None:
     world = dist.get_world_size()
     hosts: list[str] = [""] * world
     dist.all_gather_object(hosts, socket.gethostname())
-    sizes = []
+    every = []
     nbytes = args.min_bytes
     while nbytes <= args.max_bytes:
-        seconds = timed(torch.ones(nbytes // 4, device=device), args.iters, args.warmup, device)
-        row = {"bytes": nbytes, "seconds": seconds, "algbw": algbw(nbytes, seconds)}
-        sizes.append(row | {"busbw": busbw(nbytes, seconds, world)})
-        if dist.get_rank() == 0:
-            print(f"{nbytes:>12} B {seconds * 1e6:12.1f} us busbw {sizes[-1]['busbw'] / 1e9:8.3f} GB/s")
+        every.append(nbytes)
         nbytes *= args.factor
+    samples: dict[int, list[float]] = {n: [] for n in every}
+    for round_ in range(args.rounds):
+        for n in every:
+            warmup = args.warmup if round_ == 0 else 1
+            samples[n].append(timed(torch.ones(n // 4, device=device), args.iters, warmup, device))
+    sizes = []
+    for n in every:
+        seconds, spread = median_spread(samples[n])
+        row = {"bytes": n, "seconds": seconds, "samples": samples[n], "spread": spread}
+        sizes.append(row | {"algbw": algbw(n, seconds), "busbw": busbw(n, seconds, world)})
+        if dist.get_rank() == 0:
+            print(
+                f"{n:>12} B {seconds * 1e6:12.1f} us (spread {spread:.0%})"
+                f" busbw {sizes[-1]['busbw'] / 1e9:8.3f} GB/s"
+            )
     if dist.get_rank() == 0:
         result = {"kind": "allreduce", "backend": backend, "world_size": world, "hosts": hosts}
-        args.out.write_text(json.dumps(result | {"iters": args.iters, "sizes": sizes}, indent=1) + "\n")
+        result |= {"iters": args.iters, "rounds": args.rounds, "rate_gbit": args.rate_gbit}
+        args.out.write_text(json.dumps(result | {"sizes": sizes}, indent=1) + "\n")
     dist.destroy_process_group()
 
 

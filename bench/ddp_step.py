@@ -8,7 +8,10 @@ step is compute and gradient all-reduce only. It times --steps steps after --war
 the local step under no_sync() (forward, backward, optimizer, no communication), the compute time
 the step-time model starts from; and, with a hook, DDP on a one-rank group (every rank at once, its
 own group) with the hook and without: the difference is the hook's local work (casts, PowerSGD's
-matrix products) without the network. Times are the slowest rank's mean.
+matrix products) without the network. What is subtracted is measured side by side: the DDP and the
+local steps (and the hooked and plain one-rank steps) take turns over --rounds rounds of about
+--steps / --rounds steps each, so a rank starved of CPU for a moment slows both alike; a sample is
+the slowest rank's mean over its round, a time the median of its samples.
 
 --hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's bf16_compress_hook) or
 powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third step on). On Gloo
@@ -19,9 +22,10 @@ of several buckets mismatch across ranks and hang (pytorch/pytorch#58467).
 
 Rank 0 writes the JSON:
 {"kind": "ddp_step", "backend", "world_size", "hosts", "hook", "powersgd_rank", "params", "depth", "width",
- "batch", "steps", "step_s", "samples_per_s", "compute_s", "hook_s", "grad_bytes"}; samples/s counts all
+ "batch", "steps", "rounds", "step_s", "samples_per_s", "compute_s", "hook_s", "grad_bytes", "samples",
+ "spread"}; samples/s counts all
 ranks, hook_s is the hook's local work per step (0 without a hook), grad_bytes what it sends per step
-(bench.model.grad_bytes).
+(bench.model.grad_bytes), samples each round's step and compute times, spread their (max - min) / median.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 if not __package__:  # run as a file by torchrun: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.model import HOOKS, grad_bytes  # noqa: E402
+from bench.model import HOOKS, grad_bytes, median_spread  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--params", type=float, required=True, help="parameter count, e.g. 350e6")
     p.add_argument("--depth", type=int, default=8, help="Linear layers")
     p.add_argument("--batch", type=int, default=32, help="samples per rank and step")
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=20, help="timed steps of each kind, over all rounds")
+    p.add_argument("--rounds", type=int, default=5, help="samples of each time, taken in turns")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--hook", choices=HOOKS, default="none")
     p.add_argument("--powersgd-rank", type=int, default=4, help="PowerSGD matrix approximation rank")
@@ -136,14 +141,16 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     model.to(device)
     own, _ = dist.new_subgroups(group_size=1)
 
-    def alone(hook: str) -> float:
-        ddp = wrap(copy.deepcopy(model), args, device, hook, own)
-        seconds = timed(trainer(ddp, args, width, device), args.steps, args.warmup, device)
-        del ddp
+    hook_s = 0.0
+    if args.hook != "none":
+        alone = {
+            h: trainer(wrap(copy.deepcopy(model), args, device, h, own), args, width, device)
+            for h in (args.hook, "none")
+        }
+        found = in_turns(alone, args, device)
+        hook_s = max(0.0, found[args.hook][0] - found["none"][0])
+        del alone
         gc.collect()
-        return seconds
-
-    hook_s = max(0.0, alone(args.hook) - alone("none")) if args.hook != "none" else 0.0
     ddp = wrap(model, args, device, args.hook)
     step = trainer(ddp, args, width, device)
 
@@ -151,8 +158,8 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
         with ddp.no_sync():
             step()
 
-    step_s = timed(step, args.steps, args.warmup, device)
-    compute_s = timed(local_step, args.steps, args.warmup, device)
+    found = in_turns({"step": step, "compute": local_step}, args, device)
+    (step_s, step_spread, step_samples), (compute_s, compute_spread, compute_samples) = found.values()
     params = sum(p.numel() for p in model.parameters())
     return {
         "hook": args.hook,
@@ -162,12 +169,28 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
         "width": width,
         "batch": args.batch,
         "steps": args.steps,
+        "rounds": args.rounds,
         "step_s": step_s,
         "samples_per_s": dist.get_world_size() * args.batch / step_s,
         "compute_s": compute_s,
         "hook_s": hook_s,
         "grad_bytes": grad_bytes(params, args.hook, args.powersgd_rank, width),
+        "samples": {"step_s": step_samples, "compute_s": compute_samples},
+        "spread": {"step_s": step_spread, "compute_s": compute_spread},
     }
+
+
+def in_turns(steps: dict[str, Callable[[], None]], args: argparse.Namespace, device) -> dict:
+    """Each step warmed up, then timed in turns over args.rounds rounds: {name: (median, spread, samples)}."""
+    for step in steps.values():
+        for _ in range(args.warmup):
+            step()
+    per_round = max(1, math.ceil(args.steps / args.rounds))
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(args.rounds):
+        for name, step in steps.items():
+            samples[name].append(timed(step, per_round, 0, device))
+    return {name: (*median_spread(found), found) for name, found in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,6 +53,25 @@ def link_fraction(bus_bytes_per_s: float, link_gbit: float) -> float:
     return bus_bytes_per_s / link_bytes_per_s(link_gbit)
 
 
+WIDE = 0.2  # a point whose repeats spread over more than this share of their median supports no fit
+LINK_BOUND = 0.8  # the share of a time that must scale with the link rate for it to be the link's
+
+
+def median_spread(samples: list[float]) -> tuple[float, float]:
+    """The median of repeated measurements and their spread, (max - min) / median."""
+    ordered = sorted(samples)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return median, (ordered[-1] - ordered[0]) / median
+
+
+def link_share(seconds: float, slower_seconds: float, rate_ratio: float) -> float:
+    """The share of an all-reduce's time that scales with the link rate, from its time at a rate
+    rate_ratio times lower: t = t_host + t_link, and only t_link grows by rate_ratio (0 to 1)."""
+    grown = (slower_seconds / seconds - 1) / (rate_ratio - 1)
+    return min(1.0, max(0.0, grown))
+
+
 @dataclass(frozen=True)
 class CommModel:
     """All-reduce time: latency_s + ring(n) * bytes / busbw (busbw in bytes/s)."""

@@ -9,6 +9,12 @@ RESULTS_DIR holds the JSON files of bench.allreduce ("kind": "allreduce") and be
 job,node,start,end. Each part is reported when its files are there. Plots (PNG) and summary.json
 go to --out (default RESULTS_DIR).
 
+Every time is the median of repeated samples (bench.allreduce, bench.ddp_step); a point whose
+samples spread over more than WIDE of their median is marked and left out of the fit or the
+calibration. A sweep of the same ranks with fewer sizes at a lower link rate (rate_gbit) is the
+rate check of the larger sweep: a time that grows with the lower rate was the link's, one that
+does not was the hosts' (their CPUs), and a fraction of the link is given only for the link's.
+
 The communication model of each backend is fitted to its all-reduce sweep on the most ranks; the
 step-time model of each backend and hook is calibrated on its multi-rank DDP points. Its error at
 each point is measured with a calibration on the other points (leave one out), in-sample only
@@ -25,6 +31,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.model import (
+    LINK_BOUND,
+    WIDE,
     Calibration,
     CommModel,
     DdpPoint,
@@ -34,6 +42,7 @@ from bench.model import (
     error_summary,
     link_bytes_per_s,
     link_fraction,
+    link_share,
     predict_step,
     relative_error,
     utilisation,
@@ -43,8 +52,8 @@ AIMS = {"link_fraction": 0.9, "model_error": 0.15, "utilisation": 0.95}
 
 
 def load(results: Path) -> dict[str, list[dict]]:
-    """The results by kind: "allreduce", "ddp_step" and "jobs"."""
-    found: dict[str, list[dict]] = {"allreduce": [], "ddp_step": [], "jobs": []}
+    """The results by kind: "allreduce" (sweeps), "rate_check" (their rate checks), "ddp_step", "jobs"."""
+    found: dict[str, list[dict]] = {"allreduce": [], "rate_check": [], "ddp_step": [], "jobs": []}
     for path in sorted(results.glob("*.json")):
         data = json.loads(path.read_text())
         if path.name == "jobs.json":
@@ -56,7 +65,21 @@ def load(results: Path) -> dict[str, list[dict]]:
             found["jobs"] = [
                 {**r, "start": float(r["start"]), "end": float(r["end"])} for r in csv.DictReader(f)
             ]
+    sweeps = found["allreduce"]
+    found["rate_check"] = [r for r in sweeps if any(_checks(r, other) for other in sweeps)]
+    found["allreduce"] = [r for r in sweeps if r not in found["rate_check"]]
     return found
+
+
+def _checks(check: dict, sweep: dict) -> bool:
+    """Whether `check` is the rate check of `sweep`: the same ranks, fewer sizes, a lower rate."""
+    same = (check["backend"], check["world_size"]) == (sweep["backend"], sweep["world_size"])
+    return same and len(check["sizes"]) < len(sweep["sizes"]) and check.get("rate_gbit") is not None
+
+
+def _steady(sizes: list[dict]) -> list[dict]:
+    """The sizes whose samples agree (spread within WIDE; results without samples count as steady)."""
+    return [s for s in sizes if s.get("spread", 0.0) <= WIDE]
 
 
 def comm_models(runs: list[dict]) -> dict[str, CommModel]:
@@ -65,10 +88,11 @@ def comm_models(runs: list[dict]) -> dict[str, CommModel]:
     for run in runs:
         if run["world_size"] > 1 and run["world_size"] > widest.get(run["backend"], {}).get("world_size", 1):
             widest[run["backend"]] = run
-    return {
-        b: CommModel.fit([(s["bytes"], s["seconds"]) for s in r["sizes"]], r["world_size"])
-        for b, r in widest.items()
-    }
+    fitted = {}
+    for b, r in widest.items():
+        sizes = _steady(r["sizes"]) if len(_steady(r["sizes"])) >= 2 else r["sizes"]
+        fitted[b] = CommModel.fit([(s["bytes"], s["seconds"]) for s in sizes], r["world_size"])
+    return fitted
 
 
 def point(run: dict) -> DdpPoint:
@@ -84,33 +108,81 @@ def point(run: dict) -> DdpPoint:
 
 
 def calibrations(runs: list[dict], comms: dict[str, CommModel]) -> dict[tuple[str, str], Calibration]:
-    """Per (backend, hook) with multi-rank points and an all-reduce fit, the calibrated factors."""
-    groups: dict[tuple[str, str], list[DdpPoint]] = defaultdict(list)
+    """Per (backend, hook) with multi-rank points and an all-reduce fit, the factors calibrated on its
+    steady points (on all of them where every one is wide)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in runs:
         if run["world_size"] > 1 and run["backend"] in comms:
-            groups[run["backend"], run["hook"]].append(point(run))
-    return {key: calibrate(points, comms[key[0]]) for key, points in groups.items()}
+            groups[run["backend"], run["hook"]].append(run)
+    return {
+        key: calibrate([point(r) for r in _usable(group)], comms[key[0]]) for key, group in groups.items()
+    }
 
 
-def allreduce_section(runs: list[dict], comms: dict[str, CommModel], link_gbit: float) -> list[dict]:
+def _usable(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if not wide(r)] or runs
+
+
+def wide(run: dict) -> bool:
+    """Whether a DDP point's step or compute samples spread over more than WIDE."""
+    return any(spread > WIDE for spread in run.get("spread", {}).values())
+
+
+def allreduce_section(
+    runs: list[dict], comms: dict[str, CommModel], link_gbit: float, checks: list[dict] = ()
+) -> list[dict]:
+    """Each sweep's sizes; where a rate check has the size, the share of its time that scales with
+    the link, and the fraction of the link only where that share is LINK_BOUND or more."""
     rows = []
     for run in sorted(runs, key=lambda r: (r["backend"], r["world_size"])):
-        n = run["world_size"]
+        n, rate = run["world_size"], run.get("rate_gbit") or link_gbit
+        check = next((c for c in checks if _checks(c, run)), None)
+        slower = {s["bytes"]: s["seconds"] for s in check["sizes"]} if check else {}
+        at = f"links held to {rate:g} Gbit/s" if run.get("rate_gbit") else f"link {link_gbit} Gbit/s"
+        print(f"\nall-reduce, {run['backend']}, {n} ranks ({', '.join(run['hosts'])}), {at}")
+        if check:
+            print(f"rate check: the largest sizes again at {check['rate_gbit']:g} Gbit/s")
         print(
-            f"\nall-reduce, {run['backend']}, {n} ranks ({', '.join(run['hosts'])}), link {link_gbit} Gbit/s"
+            f"{'bytes':>12} {'time us':>10} {'spread':>6} {'algbw GB/s':>11} {'busbw GB/s':>11}"
+            f" {'on link':>7} {'of link':>8}"
         )
-        print(f"{'bytes':>12} {'time us':>10} {'algbw GB/s':>11} {'busbw GB/s':>11} {'of link':>8}")
+        bounds = {}
         for s in run["sizes"]:
-            frac = link_fraction(s["busbw"], link_gbit)
-            bw = f"{s['algbw'] / 1e9:>11.3f} {s['busbw'] / 1e9:>11.3f}"
-            print(f"{s['bytes']:>12} {s['seconds'] * 1e6:>10.1f} {bw} {frac:>8.2f}")
+            share = None
+            if s["bytes"] in slower:
+                share = link_share(s["seconds"], slower[s["bytes"]], rate / check["rate_gbit"])
+                bounds[s["bytes"]] = share
+            frac = link_fraction(s["busbw"], rate)
+            link_bound = share >= LINK_BOUND if share is not None else check is None  # unchecked: as before
+            shown = f"{frac:>8.2f}" if link_bound else f"{'-':>8}"
+            cells = [
+                f"{s['bytes']:>12} {s['seconds'] * 1e6:>10.1f} {s.get('spread', 0):>6.0%}",
+                f"{s['algbw'] / 1e9:>11.3f} {s['busbw'] / 1e9:>11.3f}",
+                f"{'-' if share is None else f'{share:.0%}':>7} {shown}",
+                "wide: left out of the fit" if s.get("spread", 0) > WIDE else "",
+            ]
+            print(" ".join(cells).rstrip())
         largest = run["sizes"][-1]
         row = {"backend": run["backend"], "world_size": n, "largest_bytes": largest["bytes"]}
-        row |= {"busbw": largest["busbw"], "link_fraction": link_fraction(largest["busbw"], link_gbit)}
+        row |= {"busbw": largest["busbw"], "rate_gbit": rate, "spread": largest.get("spread")}
+        if largest["bytes"] in bounds:
+            row["link_share"] = bounds[largest["bytes"]]
+            row["bound"] = "link" if row["link_share"] >= LINK_BOUND else "hosts"
+        if row.get("bound") != "hosts":
+            row["link_fraction"] = link_fraction(largest["busbw"], rate)
         comm = comms.get(run["backend"])
         if comm and n > 1:
-            print(f"fit: latency {comm.latency_s * 1e6:.1f} us, busbw {comm.busbw / 1e9:.3f} GB/s")
-            row["fit"] = {"latency_s": comm.latency_s, "busbw": comm.busbw}
+            steady = _steady(run["sizes"])
+            left_out = [s["bytes"] for s in run["sizes"] if s not in steady] if len(steady) >= 2 else []
+            print(
+                f"fit: latency {comm.latency_s * 1e6:.1f} us, busbw {comm.busbw / 1e9:.3f} GB/s"
+                + (
+                    f" (left out, spread over {WIDE:.0%}: {', '.join(map(str, left_out))} B)"
+                    if left_out
+                    else ""
+                )
+            )
+            row["fit"] = {"latency_s": comm.latency_s, "busbw": comm.busbw, "left_out": left_out}
         rows.append(row)
     return rows
 
@@ -142,8 +214,14 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
         cal = cals.get((r["backend"], r["hook"]))
         others = [
             point(o)
-            for o in runs
-            if o is not r and o["world_size"] > 1 and (o["backend"], o["hook"]) == (r["backend"], r["hook"])
+            for o in _usable(
+                [
+                    o
+                    for o in runs
+                    if o["world_size"] > 1 and (o["backend"], o["hook"]) == (r["backend"], r["hook"])
+                ]
+            )
+            if o is not r
         ]
         if cal and others:  # predict each point from a calibration on the others: an honest error
             cal = calibrate(others, comms[r["backend"]])
@@ -153,6 +231,8 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
                 p.compute_s, p.grad_bytes, p.world, comms[r["backend"]], cal, p.hook_s
             )
             row["error"] = relative_error(row["predicted_s"], r["step_s"])
+        if wide(r):
+            row["wide"] = r["spread"]
         rows.append(row)
         cells = [
             f"{r['backend']:>7} {r['hook']:>8} {r['params']:>11} {r['batch']:>5} {r['world_size']:>2}",
@@ -162,8 +242,11 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
             if one
             else f"{'-':>9} {'-':>7} {'-':>5}",
             f"{row['predicted_s'] * 1e3:>9.2f} {row['error']:>+6.1%}" if cal else f"{'-':>9} {'-':>6}",
+            f"wide ({', '.join(f'{k} {v:.0%}' for k, v in r['spread'].items())}): left out"
+            if wide(r)
+            else "",
         ]
-        print(" ".join(cells))
+        print(" ".join(cells).rstrip())
     for (backend, hook), cal in sorted(cals.items()):
         print(
             f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute step, bw_eff {cal.bw_eff:.2f},"
@@ -212,22 +295,35 @@ def figures(summary: dict) -> dict:
     out = {}
     print("\nfigures")
     for row in summary["allreduce"]:
-        if row["world_size"] > 1:
+        if row["world_size"] < 2:
+            continue
+        where = f"  busbw at {row['largest_bytes']} B, {row['backend']}"
+        if "bound" in row:
+            out[f"bound_{row['backend']}"] = row["bound"]
+            where += f" ({row['link_share']:.0%} of its time scales with the link rate)"
+        if "link_fraction" in row:
             out[f"link_fraction_{row['backend']}"] = row["link_fraction"]
             aim = verdict(row["link_fraction"] >= AIMS["link_fraction"])
             print(
-                f"  busbw at {row['largest_bytes']} B, {row['backend']}: {row['link_fraction']:.2f}"
-                f" of the link rate (aim >= {AIMS['link_fraction']}: {aim})"
+                f"{where}: {row['link_fraction']:.2f} of the {row['rate_gbit']:g} Gbit/s link"
+                f" (aim >= {AIMS['link_fraction']}: {aim})"
+                + ("" if "bound" in row else "; the bound was not checked")
             )
-    errors = [r["error"] for r in summary["ddp"] if "error" in r]
+        else:
+            print(f"{where}: bound by the hosts (CPUs), not the link; no fraction of the link is given")
+    errors = [r["error"] for r in summary["ddp"] if "error" in r and "wide" not in r]
+    left_out = sum(1 for r in summary["ddp"] if "wide" in r)
+    if left_out and not errors:
+        print(f"  model error: every multi-node step's samples spread over {WIDE:.0%}: no figure")
     if errors:
         worst, mean = error_summary(errors)
         out |= {"model_error_max": worst, "model_error_mean": mean}
         aim = verdict(worst <= AIMS["model_error"])
-        held = sum(1 for r in summary["ddp"] if r.get("held_out"))
+        held = sum(1 for r in summary["ddp"] if r.get("held_out") and "wide" not in r)
         print(
             f"  model error on {len(errors)} multi-node step times ({held} predicted from a calibration on "
             f"the others): max {worst:.1%}, mean {mean:.1%} (aim within {AIMS['model_error']:.0%}: {aim})"
+            + (f"; {left_out} left out, their samples spread over {WIDE:.0%}" if left_out else "")
         )
     if summary["jobs"]:
         u = summary["jobs"]["utilisation"]
@@ -322,7 +418,7 @@ def report(results: Path, link_gbit: float, out: Path, slots: int | None = None)
     comms = comm_models(found["allreduce"])
     cals = calibrations(found["ddp_step"], comms)
     summary: dict = {"link_gbit": link_gbit}
-    summary["allreduce"] = allreduce_section(found["allreduce"], comms, link_gbit)
+    summary["allreduce"] = allreduce_section(found["allreduce"], comms, link_gbit, found["rate_check"])
     summary["ddp"] = ddp_section(found["ddp_step"], comms, cals) if found["ddp_step"] else []
     summary["model"] = {f"{b}/{h}": asdict(c) for (b, h), c in cals.items()}
     summary["jobs"] = jobs_section(found["jobs"], slots) if found["jobs"] else {}

@@ -365,10 +365,13 @@ class Bench(BaseModel):
         ("none", "bf16", "powersgd"), doc="DDP communication hooks on the multi-node runs"
     )
     batch: int = setting(32, gt=0, doc="samples per GPU and step")
-    steps: int = setting(20, gt=0, doc="timed DDP steps per run")
+    steps: int = setting(20, gt=0, doc="timed DDP steps per run, over all rounds")
     allreduce_min_bytes: int = setting(1024, gt=0, doc="the all-reduce sweep's smallest message")
     allreduce_max_bytes: int = setting(256 * 2**20, gt=0, doc="and its largest")
-    allreduce_iters: int = setting(20, gt=0, doc="all-reduces timed per message size")
+    allreduce_iters: int = setting(20, gt=0, doc="all-reduces timed per message size, over all rounds")
+    rounds: int = setting(
+        5, gt=0, doc="samples of every measured time, taken in turns with the others; figures are medians"
+    )
     experiments: int = setting(30, gt=0, doc="the array of independent jobs, one GPU each")
     experiment_seconds: float = setting(10, gt=0, doc="how long each of them runs")
     shape_gbit: float | None = setting(

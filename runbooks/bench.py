@@ -9,6 +9,7 @@ every node into one folder on the deploying machine, where bench.report reads th
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import time
 from pathlib import Path
@@ -66,29 +67,22 @@ def backend_of(spec: ClusterSpec) -> str:
     return "nccl" if spec.nvidia.enabled and spec.gpus_per_node else "gloo"
 
 
-def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
-    """Run every part, then copy the results of every node into `results` on this machine."""
+STARTED = time.time()
+
+
+def run(spec: ClusterSpec, run_dir: str, rate_gbit: float | None) -> None:
+    """Every part: the all-reduce sweep, the DDP steps and the experiment array; `rate_gbit` is the
+    rate the links are held to (None: as wired)."""
     b = spec.bench
     nodes = [n.name for n in spec.compute_nodes]
     backend = backend_of(spec)
     ddp = f"{JOBS_DIR}/ddp.sbatch"
     logger.info(f"Benchmark on {', '.join(nodes)} ({backend}); results in {run_dir} on the nodes")
-    started = time.time()
-
-    sizes = (
-        f"--min-bytes {b.allreduce_min_bytes} --max-bytes {b.allreduce_max_bytes} --iters {b.allreduce_iters}"
-    )
-    _sbatch(
-        spec,
-        run_dir,
-        f"-N {len(nodes)} {ddp} {BENCH_DIR}/allreduce.py --backend {backend} {sizes} "
-        f"--out {run_dir}/allreduce-{backend}-{len(nodes)}.json",
-        f"all-reduce sweep on {len(nodes)} nodes",
-    )
+    _allreduce(spec, run_dir, b.allreduce_min_bytes, rate_gbit, f"allreduce-{backend}-{len(nodes)}.json")
     for params in b.params:
         for count in sorted({1, len(nodes)}):
             for hook in b.hooks if count > 1 else ["none"]:  # 1 node: the baseline
-                steps = "--steps 5 --warmup 3" if params >= 150e6 else f"--steps {b.steps} --warmup 3"
+                steps = f"--steps {5 if params >= 150e6 else b.steps} --rounds {b.rounds} --warmup 3"
                 _sbatch(
                     spec,
                     run_dir,
@@ -106,6 +100,34 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
         output="experiment-%A_%a.out",
     )
 
+
+def rate_check(spec: ClusterSpec, run_dir: str, rate_gbit: float) -> None:
+    """The largest messages again, the links held to a lower rate: a time bound by the link grows
+    with it, one bound by the hosts' CPUs does not (bench.report pairs the two sweeps)."""
+    b = spec.bench
+    smallest = max(b.allreduce_min_bytes, b.allreduce_max_bytes // 4)
+    name = f"allreduce-{backend_of(spec)}-{len(spec.compute_nodes)}-at-{rate_gbit:g}gbit.json"
+    _allreduce(spec, run_dir, smallest, rate_gbit, name)
+
+
+def _allreduce(spec: ClusterSpec, run_dir: str, smallest: int, rate_gbit: float | None, name: str) -> None:
+    b, count = spec.bench, len(spec.compute_nodes)
+    sizes = f"--min-bytes {smallest} --max-bytes {b.allreduce_max_bytes} --rounds {b.rounds}"
+    sizes += f" --iters {math.ceil(b.allreduce_iters / b.rounds)}" + (
+        f" --rate-gbit {rate_gbit:g}" if rate_gbit else ""
+    )
+    _sbatch(
+        spec,
+        run_dir,
+        f"-N {count} {JOBS_DIR}/ddp.sbatch {BENCH_DIR}/allreduce.py --backend {backend_of(spec)} {sizes} "
+        f"--out {run_dir}/{name}",
+        f"all-reduce sweep on {count} nodes" + (f", links at {rate_gbit:g} Gbit/s" if rate_gbit else ""),
+    )
+
+
+def collect(spec: ClusterSpec, run_dir: str, results: Path) -> None:
+    """Copy the results of every node into `results` on this machine."""
+    nodes = [n.name for n in spec.compute_nodes]
     results.mkdir(parents=True, exist_ok=True)
     jobs = []
     for node in nodes:
@@ -125,7 +147,7 @@ def run(spec: ClusterSpec, run_dir: str, results: Path) -> None:
     if spec.metrics.enabled:
         url = f"http://{spec.controller.ip}:{spec.metrics.prometheus_port}"
         script = METRICS_COST.format(scrape_s=spec.metrics.scrape_interval_s)
-        span = max(int(time.time() - started), 60)
+        span = max(int(time.time() - STARTED), 60)
         cost = remote.run(f"python3 -c {shlex.quote(script)} {url} {span}", spec.controller.name, timeout=60)
         if cost["rc"] == 0:
             (results / "metrics-cost.json").write_text(cost["output"].strip() + "\n")

@@ -181,7 +181,7 @@ def test_report_on_a_results_directory(tmp_path, capsys):
     bf16 = next(r for r in summary["ddp"] if r["hook"] == "bf16" and r["params"] == 350e6)
     assert bf16["hook_s"] == pytest.approx(0.035) and bf16["step_1_s"] == 0.4  # against 1 node, no hook
     out = capsys.readouterr().out
-    assert "of the link rate (aim >= 0.9: met)" in out
+    assert "0.93 of the 2.5 Gbit/s link (aim >= 0.9: met); the bound was not checked" in out
     assert "(aim within 15%: met)" in out and "slot utilisation: 99.3%" in out
 
     report.main([str(tmp_path), "--decide", "--params", "350e6", "--step-ms", "180", "--batch", "32"])
@@ -217,3 +217,78 @@ def test_the_metrics_cost_is_printed_per_exporter_and_node(capsys):
     assert "metrics while it ran (240 s, a scrape every 5 s)" in out
     assert "  gpu         node1                 0.21             -" in out
     assert "  node        node1                 0.42            18" in out
+
+
+def test_repeats_give_a_median_and_their_spread():
+    assert model.median_spread([0.9, 1.0, 1.3]) == pytest.approx((1.0, 0.4))
+    assert model.median_spread([1.0, 2.0, 4.0, 3.0]) == pytest.approx((2.5, 1.2))
+    assert model.link_share(1.0, 2.0, 2.0) == 1.0  # all of it doubled at half the rate
+    assert model.link_share(1.0, 1.3, 2.0) == pytest.approx(0.3)
+    assert model.link_share(1.0, 0.97, 2.0) == 0.0  # noise below: none of it
+
+
+def sweep(tmp_path, name: str, sizes: list[int], rate_gbit: float, seconds) -> None:
+    rows = [
+        {"bytes": b, "seconds": seconds(b), "spread": 0.05, "algbw": model.algbw(b, seconds(b))}
+        | {"busbw": model.busbw(b, seconds(b), 3)}
+        for b in sizes
+    ]
+    run = {"kind": "allreduce", "backend": "gloo", "world_size": 3, "hosts": ["node0", "node1", "node2"]}
+    (tmp_path / name).write_text(json.dumps(run | {"rate_gbit": rate_gbit, "sizes": rows}))
+
+
+@pytest.mark.parametrize(
+    ("slower", "bound"),
+    [
+        (lambda b: COMM.latency_s + 2 * (COMM.time(b, 3) - COMM.latency_s), "link"),  # link time doubles
+        (lambda b: 1.2 * COMM.time(b, 3), "hosts"),  # only a fifth more: the CPUs bound it
+    ],
+)
+def test_the_rate_check_tells_a_link_bound_sweep_from_a_host_bound_one(tmp_path, capsys, slower, bound):
+    sweep(tmp_path, "allreduce-gloo-3.json", SIZES, 2.5, lambda b: COMM.time(b, 3))
+    sweep(tmp_path, "allreduce-gloo-3-at-1.25gbit.json", SIZES[-3:], 1.25, slower)
+    summary = report.report(tmp_path, 2.5, tmp_path)
+    (row,) = summary["allreduce"]
+    assert row["bound"] == bound and summary["figures"]["bound_gloo"] == bound
+    out = capsys.readouterr().out
+    assert "rate check: the largest sizes again at 1.25 Gbit/s" in out
+    if bound == "link":
+        assert row["link_share"] > 0.99 and summary["figures"]["link_fraction_gloo"] == pytest.approx(
+            0.93, rel=1e-3
+        )
+        assert "0.93 of the 2.5 Gbit/s link (aim >= 0.9: met)" in out
+    else:
+        assert row["link_share"] == pytest.approx(0.2) and "link_fraction_gloo" not in summary["figures"]
+        assert "(20% of its time scales with the link rate): bound by the hosts (CPUs), not the link" in out
+    assert row["fit"]["busbw"] == pytest.approx(0.93 * LINK, rel=1e-6)  # the rate check is not fitted
+
+
+def test_points_whose_repeats_disagree_are_left_out_of_the_fit_and_the_calibration(tmp_path, capsys):
+    truth = Calibration(overlap=0.4, bw_eff=0.9, hook_s_per_param=1e-10)
+    write_results(tmp_path, truth)
+    path = tmp_path / "allreduce-nccl.json"
+    run = json.loads(path.read_text())
+    for row in run["sizes"]:
+        row["spread"] = 0.05
+    run["sizes"][-1] |= {"seconds": run["sizes"][-1]["seconds"] * 3, "spread": 0.6}  # a slow minute
+    path.write_text(json.dumps(run))
+    noisy = tmp_path / "ddp-none-5e+07-3.json"
+    point = json.loads(noisy.read_text())
+    noisy.write_text(
+        json.dumps(point | {"step_s": point["step_s"] * 2, "spread": {"step_s": 0.5, "compute_s": 0.02}})
+    )
+    summary = report.report(tmp_path, 2.5, tmp_path / "out")
+    assert summary["allreduce"][0]["fit"]["left_out"] == [SIZES[-1]]
+    assert summary["allreduce"][0]["fit"]["busbw"] == pytest.approx(0.93 * LINK, rel=1e-6)
+    assert summary["model"]["nccl/none"] == pytest.approx(
+        {"overlap": 0.4, "bw_eff": 0.9, "hook_s_per_param": 0}
+    )
+    (wide,) = [r for r in summary["ddp"] if "wide" in r]
+    assert (wide["hook"], wide["params"]) == ("none", 50e6)
+    assert summary["figures"]["model_error_max"] < 0.01  # the wide point's own error is not a figure
+    out = capsys.readouterr().out
+    assert "wide (step_s 50%, compute_s 2%): left out" in out
+    assert (
+        f"(left out, spread over 20%: {SIZES[-1]} B)" in out
+        and "; 1 left out, their samples spread over 20%" in out
+    )
