@@ -5,10 +5,11 @@
 Times all_reduce (sum) of float32 tensors from --min-bytes to --max-bytes, multiplying by --factor:
 NCCL on the GPUs when CUDA is there, Gloo on the CPUs otherwise or with --backend gloo. Each size is
 timed once in each of --rounds rounds, the sizes interleaved (a slow minute of the machine touches
-one sample of many sizes, not every sample of one): a sample is the mean over --iters calls, the
-slowest rank's, and a size's time is the median of its samples. Rank 0 writes the JSON:
+one sample of many sizes, not every sample of one): a sample is the mean over --iters calls or as
+many as last --min-sample-s, the slowest rank's, and a size's time is the median of its samples.
+Rank 0 writes the JSON:
 {"kind": "allreduce", "backend", "world_size", "hosts", "iters", "rounds", "rate_gbit",
- "sizes": [{"bytes", "seconds", "samples", "spread", "algbw", "busbw"}]}, bandwidths in bytes/s as
+ "sizes": [{"bytes", "calls", "seconds", "samples", "spread", "algbw", "busbw"}]}, bandwidths in bytes/s as
 nccl-tests define them, spread (max - min) / median, rate_gbit the rate the link was held to (--rate-gbit).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import sys
@@ -38,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--factor", type=int, default=2, help="size step, 2 or 4")
     p.add_argument("--iters", type=int, default=4, help="all-reduces per sample")
     p.add_argument("--rounds", type=int, default=5, help="samples per size, the sizes interleaved")
-    p.add_argument("--warmup", type=int, default=5, help="untimed all-reduces of each size, first round")
+    p.add_argument("--min-sample-s", type=float, default=0.05, help="each sample lasts at least this")
+    p.add_argument("--warmup", type=int, default=5, help="untimed all-reduces of each size before the rounds")
     p.add_argument("--rate-gbit", type=float, help="the rate each link is held to while this runs")
     p.add_argument("--out", type=Path, required=True, help="JSON file written by rank 0")
     return p.parse_args(argv)
@@ -77,15 +80,21 @@ def main(argv: list[str] | None = None) -> None:
     while nbytes <= args.max_bytes:
         every.append(nbytes)
         nbytes *= args.factor
+    # A first pass sets each size's calls per sample: --iters, or as many as last --min-sample-s. A
+    # shaped link (tc tbf) lets a burst through at line rate after every pause, which a sample of
+    # one or two messages near the burst's size would read as more than the rate.
+    calls = {}
+    for n in every:
+        once = timed(torch.ones(n // 4, device=device), args.iters, args.warmup, device)  # same on every rank
+        calls[n] = max(args.iters, math.ceil(args.min_sample_s / once))
     samples: dict[int, list[float]] = {n: [] for n in every}
-    for round_ in range(args.rounds):
+    for _ in range(args.rounds):
         for n in every:
-            warmup = args.warmup if round_ == 0 else 1
-            samples[n].append(timed(torch.ones(n // 4, device=device), args.iters, warmup, device))
+            samples[n].append(timed(torch.ones(n // 4, device=device), calls[n], 1, device))
     sizes = []
     for n in every:
         seconds, spread = median_spread(samples[n])
-        row = {"bytes": n, "seconds": seconds, "samples": samples[n], "spread": spread}
+        row = {"bytes": n, "calls": calls[n], "seconds": seconds, "samples": samples[n], "spread": spread}
         sizes.append(row | {"algbw": algbw(n, seconds), "busbw": busbw(n, seconds, world)})
         if dist.get_rank() == 0:
             print(

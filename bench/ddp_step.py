@@ -10,8 +10,9 @@ the step-time model starts from; and, with a hook, DDP on a one-rank group (ever
 own group) with the hook and without: the difference is the hook's local work (casts, PowerSGD's
 matrix products) without the network. What is subtracted is measured side by side: the DDP and the
 local steps (and the hooked and plain one-rank steps) take turns over --rounds rounds of about
---steps / --rounds steps each, so a rank starved of CPU for a moment slows both alike; a sample is
-the slowest rank's mean over its round, a time the median of its samples.
+--steps / --rounds steps each (or as many as last --min-sample-s), so a rank starved of CPU for a
+moment slows both alike; a sample is the slowest rank's mean over its round, a time the median of
+its samples.
 
 --hook picks the DDP comm hook: none (fp32 all-reduce), bf16 (torch's bf16_compress_hook) or
 powersgd (powerSGD_hook, rank --powersgd-rank, compressing from the third step on). On Gloo
@@ -61,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="samples per rank and step")
     p.add_argument("--steps", type=int, default=20, help="timed steps of each kind, over all rounds")
     p.add_argument("--rounds", type=int, default=5, help="samples of each time, taken in turns")
+    p.add_argument("--min-sample-s", type=float, default=0.2, help="each sample lasts at least this")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--hook", choices=HOOKS, default="none")
     p.add_argument("--powersgd-rank", type=int, default=4, help="PowerSGD matrix approximation rank")
@@ -181,15 +183,17 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
 
 
 def in_turns(steps: dict[str, Callable[[], None]], args: argparse.Namespace, device) -> dict:
-    """Each step warmed up, then timed in turns over args.rounds rounds: {name: (median, spread, samples)}."""
-    for step in steps.values():
-        for _ in range(args.warmup):
-            step()
-    per_round = max(1, math.ceil(args.steps / args.rounds))
+    """Each step warmed up, then timed in turns over args.rounds rounds: {name: (median, spread, samples)}.
+    A sample is args.steps / args.rounds steps, or as many as last args.min_sample_s: a few short steps
+    of ranks sharing CPUs measure the scheduler's time slices more than the step."""
+    per_round = {}
+    for name, step in steps.items():
+        once = timed(step, max(1, args.warmup), 0, device)  # the warm-up, timed: the same on every rank
+        per_round[name] = max(math.ceil(args.steps / args.rounds), math.ceil(args.min_sample_s / once))
     samples: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
         for name, step in steps.items():
-            samples[name].append(timed(step, per_round, 0, device))
+            samples[name].append(timed(step, per_round[name], 0, device))
     return {name: (*median_spread(found), found) for name, found in samples.items()}
 
 
