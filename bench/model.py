@@ -54,15 +54,21 @@ def link_fraction(bus_bytes_per_s: float, link_gbit: float) -> float:
 
 
 WIDE = 0.2  # a point whose repeats spread over more than this share of their median supports no fit
+LATENCY_BYTES = 16 * 1024  # an all-reduce this small times the latency alone (70 us of bytes at 2.5GbE)
 LINK_BOUND = 0.8  # the share of a time that must scale with the link rate for it to be the link's
+
+
+def median(samples: list[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count)."""
+    ordered = sorted(samples)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def median_spread(samples: list[float]) -> tuple[float, float]:
     """The median of repeated measurements and their spread, (max - min) / median."""
-    ordered = sorted(samples)
-    mid = len(ordered) // 2
-    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return median, (ordered[-1] - ordered[0]) / median
+    middle = median(samples)
+    return middle, (max(samples) - min(samples)) / middle
 
 
 def link_share(seconds: float, slower_seconds: float, rate_ratio: float) -> float:
@@ -86,23 +92,48 @@ class CommModel:
         return self.latency_s + ring_factor(world) * nbytes / (bw_eff * self.busbw)
 
     @classmethod
-    def fit(cls, points: list[tuple[float, float]], world: int) -> CommModel:
+    def fit(
+        cls, points: list[tuple[float, float]], world: int, small: list[tuple[float, float]] = ()
+    ) -> CommModel:
         """Least squares on (bytes, seconds) points of one world size, weighted by 1/t.
 
         Between absolute error, where the largest message decides both terms, and relative error,
         where the many latency-bound messages pull the bandwidth above the large messages' plateau
         (on the rig, Gloo changes algorithm near 1 MB): the small messages set the latency and the
         large ones the bandwidth.
+
+        `small`: samples of messages of at most LATENCY_BYTES. The latency is then their median, less
+        their bytes' share, and the bandwidth is fitted to `points` with that latency held, in turns
+        until both settle. One such sample is mostly the hosts' scheduling (on the rig every small size
+        spreads wide), but their pooled median is steady, while the large messages alone place the
+        latency badly (on the rig a line through 2-256 MB met zero at -0.6 ms). Without them the
+        latency is fitted too, and held at zero where it comes out below.
         """
-        if world < 2 or len(points) < 2:
+        if world < 2 or len(points) + len(small) < 2:
             raise ValueError("fitting needs two or more message sizes on two or more ranks")
-        sw = sx = sy = sxx = sxy = 0.0
-        for nbytes, seconds in points:
-            w, x = 1 / seconds, ring_factor(world) * nbytes
-            sw, sx, sy = sw + w, sx + w * x, sy + w * seconds
-            sxx, sxy = sxx + w * x * x, sxy + w * x * seconds
-        slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
-        return cls(latency_s=(sy - slope * sx) / sw, busbw=1 / slope)
+        ring = ring_factor(world)
+        if not small:
+            latency, slope = weighted_line([(ring * b, t) for b, t in points])
+            if latency >= 0:
+                return cls(latency_s=latency, busbw=1 / slope)
+        latency = median([t for _, t in small]) if small else 0.0
+        for _ in range(50):
+            weights = [(1 / t, ring * b, t) for b, t in points]
+            slope = sum(w * x * (t - latency) for w, x, t in weights) / sum(w * x * x for w, x, _ in weights)
+            if small:
+                latency = median([t - ring * b * slope for b, t in small])
+        return cls(latency_s=latency, busbw=1 / slope)
+
+
+def weighted_line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Intercept and slope of t = a + b x, least squares weighted by 1/t."""
+    sw = sx = sy = sxx = sxy = 0.0
+    for x, t in points:
+        w = 1 / t
+        sw, sx, sy = sw + w, sx + w * x, sy + w * t
+        sxx, sxy = sxx + w * x * x, sxy + w * x * t
+    slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+    return (sy - slope * sx) / sw, slope
 
 
 def grad_bytes(params: float, hook: str, rank: int = 4, width: int = 1024) -> float:

@@ -11,7 +11,8 @@ go to --out (default RESULTS_DIR).
 
 Every time is the median of repeated samples (bench.allreduce, bench.ddp_step); a point whose
 samples spread over more than WIDE of their median is marked and left out of the fit or the
-calibration. A sweep of the same ranks with fewer sizes at a lower link rate (rate_gbit) is the
+calibration (a DDP compute time's spread counted by its share of the step; the all-reduce sizes
+up to LATENCY_BYTES pooled for the latency instead). A sweep of the same ranks with fewer sizes at a lower link rate (rate_gbit) is the
 rate check of the larger sweep: a time that grows with the lower rate was the link's, one that
 does not was the hosts' (their CPUs), and a fraction of the link is given only for the link's.
 
@@ -31,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.model import (
+    LATENCY_BYTES,
     LINK_BOUND,
     WIDE,
     Calibration,
@@ -82,6 +84,22 @@ def _steady(sizes: list[dict]) -> list[dict]:
     return [s for s in sizes if s.get("spread", 0.0) <= WIDE]
 
 
+def fit_inputs(sizes: list[dict]) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[int]]:
+    """What a sweep's fit rests on: every sample of the sizes up to LATENCY_BYTES (the latency, pooled:
+    wide or not), the steady larger sizes' medians (the bandwidth; all of them where fewer than two
+    are steady) and the larger sizes left out as wide."""
+    small = [
+        (s["bytes"], t)
+        for s in sizes
+        if s["bytes"] <= LATENCY_BYTES
+        for t in s.get("samples", [s["seconds"]])
+    ]
+    large = [s for s in sizes if s["bytes"] > LATENCY_BYTES]
+    steady = _steady(large) if len(_steady(large)) >= 2 else large
+    left_out = [s["bytes"] for s in large if s not in steady]
+    return small, [(s["bytes"], s["seconds"]) for s in steady], left_out
+
+
 def comm_models(runs: list[dict]) -> dict[str, CommModel]:
     """Per backend, the model fitted to the sweep with the most ranks (two or more)."""
     widest: dict[str, dict] = {}
@@ -90,8 +108,8 @@ def comm_models(runs: list[dict]) -> dict[str, CommModel]:
             widest[run["backend"]] = run
     fitted = {}
     for b, r in widest.items():
-        sizes = _steady(r["sizes"]) if len(_steady(r["sizes"])) >= 2 else r["sizes"]
-        fitted[b] = CommModel.fit([(s["bytes"], s["seconds"]) for s in sizes], r["world_size"])
+        small, points, _ = fit_inputs(r["sizes"])
+        fitted[b] = CommModel.fit(points, r["world_size"], small)
     return fitted
 
 
@@ -109,23 +127,29 @@ def point(run: dict) -> DdpPoint:
 
 def calibrations(runs: list[dict], comms: dict[str, CommModel]) -> dict[tuple[str, str], Calibration]:
     """Per (backend, hook) with multi-rank points and an all-reduce fit, the factors calibrated on its
-    steady points (on all of them where every one is wide)."""
+    usable points."""
+    return {
+        key: calibrate([point(r) for r in group], comms[key[0]]) for key, group in usable(runs, comms).items()
+    }
+
+
+def usable(runs: list[dict], comms: dict[str, CommModel]) -> dict[tuple[str, str], list[dict]]:
+    """Per (backend, hook) with an all-reduce fit, the multi-rank points the model rests on: the steady
+    ones, or all of them where every one is wide."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in runs:
         if run["world_size"] > 1 and run["backend"] in comms:
             groups[run["backend"], run["hook"]].append(run)
-    return {
-        key: calibrate([point(r) for r in _usable(group)], comms[key[0]]) for key, group in groups.items()
-    }
-
-
-def _usable(runs: list[dict]) -> list[dict]:
-    return [r for r in runs if not wide(r)] or runs
+    return {key: [r for r in group if not wide(r)] or group for key, group in groups.items()}
 
 
 def wide(run: dict) -> bool:
-    """Whether a DDP point's step or compute samples spread over more than WIDE."""
-    return any(spread > WIDE for spread in run.get("spread", {}).values())
+    """Whether a DDP point is too uncertain for the model: its step's samples spread over more than
+    WIDE of the step, or its compute's do (the compute is part of the predicted step: its spread
+    counts by its share of the step, so a few ms of a 25 ms step do not reject the point)."""
+    spread = run.get("spread", {})
+    compute = spread.get("compute_s", 0.0) * run["compute_s"] / run["step_s"]
+    return spread.get("step_s", 0.0) > WIDE or compute > WIDE
 
 
 def allreduce_section(
@@ -159,7 +183,9 @@ def allreduce_section(
                 f"{s['bytes']:>12} {s['seconds'] * 1e6:>10.1f} {s.get('spread', 0):>6.0%}",
                 f"{s['algbw'] / 1e9:>11.3f} {s['busbw'] / 1e9:>11.3f}",
                 f"{'-' if share is None else f'{share:.0%}':>7} {shown}",
-                "wide: left out of the fit" if s.get("spread", 0) > WIDE else "",
+                "wide: left out of the fit"
+                if s.get("spread", 0) > WIDE and s["bytes"] > LATENCY_BYTES
+                else "",
             ]
             print(" ".join(cells).rstrip())
         largest = run["sizes"][-1]
@@ -172,10 +198,14 @@ def allreduce_section(
             row["link_fraction"] = link_fraction(largest["busbw"], rate)
         comm = comms.get(run["backend"])
         if comm and n > 1:
-            steady = _steady(run["sizes"])
-            left_out = [s["bytes"] for s in run["sizes"] if s not in steady] if len(steady) >= 2 else []
+            small, _, left_out = fit_inputs(run["sizes"])
             print(
                 f"fit: latency {comm.latency_s * 1e6:.1f} us, busbw {comm.busbw / 1e9:.3f} GB/s"
+                + (
+                    f"; latency from the {len(small)} samples up to {LATENCY_BYTES} B, pooled"
+                    if small
+                    else ""
+                )
                 + (
                     f" (left out, spread over {WIDE:.0%}: {', '.join(map(str, left_out))} B)"
                     if left_out
@@ -194,7 +224,7 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
         for r in runs
         if r["world_size"] == 1 and r["hook"] == "none"
     }
-    rows = []
+    rows, groups = [], usable(runs, comms)
     print("\nDDP scaling: n-node steps against 1 node without a hook (same backend, params, batch per GPU)")
     print(
         f"{'backend':>7} {'hook':>8} {'params':>11} {'batch':>5} {'n':>2} {'compute ms':>10} {'hook ms':>7}"
@@ -212,17 +242,7 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
             row |= {"step_1_s": one["step_s"], "speedup": r["samples_per_s"] / one["samples_per_s"]}
             row["efficiency"] = row["speedup"] / r["world_size"]
         cal = cals.get((r["backend"], r["hook"]))
-        others = [
-            point(o)
-            for o in _usable(
-                [
-                    o
-                    for o in runs
-                    if o["world_size"] > 1 and (o["backend"], o["hook"]) == (r["backend"], r["hook"])
-                ]
-            )
-            if o is not r
-        ]
+        others = [point(o) for o in groups.get((r["backend"], r["hook"]), []) if o is not r]
         if cal and others:  # predict each point from a calibration on the others: an honest error
             cal = calibrate(others, comms[r["backend"]])
             row["held_out"] = True
@@ -242,7 +262,8 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
             if one
             else f"{'-':>9} {'-':>7} {'-':>5}",
             f"{row['predicted_s'] * 1e3:>9.2f} {row['error']:>+6.1%}" if cal else f"{'-':>9} {'-':>6}",
-            f"wide ({', '.join(f'{k} {v:.0%}' for k, v in r['spread'].items())}): left out"
+            f"wide (step_s {r['spread']['step_s']:.0%}, compute_s {r['spread']['compute_s']:.0%},"
+            f" {r['spread']['compute_s'] * r['compute_s'] / r['step_s']:.0%} of the step): left out"
             if wide(r)
             else "",
         ]

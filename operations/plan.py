@@ -65,28 +65,37 @@ def keep_running(name: str, service: str):
 _SERVICES: dict = {}  # (state, host) -> the services named while planning, and their reading
 
 
-def restart(name: str, service: str, written, paths: list[str]):
+def restart(name: str, service: str, written, paths: list[str], fresh=None):
     """systemd.service restarted when any of `written` (operations) changed in this run, or when the
     service has run since before one of `paths` (what it reads as it starts) was last written: a run
     stopped between writing and restarting leaves the files in place for the next run and the
-    service on the old ones. Where nothing changed, one command per host reads every such service."""
+    service on the old ones. Where `fresh` (its package installed in this run) changed, its first
+    start read the new files already. Where nothing changed, one command per host reads every such
+    service."""
     unit, this = _named(service, paths)
-    changed = did_change(written)
+    changed, new = did_change(written), did_change(fresh)
     return systemd.service(
         name=name,
         service=service,
         restarted=True,
-        _if=lambda: changed() or any(_read(this)["written"].get(p, 0) > _started(this, unit) for p in paths),
+        _if=lambda: (
+            (changed() and not new())
+            or any(_read(this)["written"].get(p, 0) > _started(this, unit) for p in paths)
+        ),
     )
 
 
-def daemon_reload(name: str, service: str, written):
-    """systemctl daemon-reload when `written` (a unit file) changed in this run, or systemd still holds
-    an older copy of the service's unit (a run stopped before it reloaded)."""
-    unit, this = _named(service, [])
+def daemon_reload(name: str, services, written):
+    """systemctl daemon-reload when `written` (unit files) changed in this run, or systemd still holds
+    an older copy of one of `services`' units (a run stopped before it reloaded)."""
+    units = [_named(service, [])[0] for service in ([services] if isinstance(services, str) else services)]
+    this = _named(units[0], [])[1]
+    changed = did_change(written)
     return systemd.daemon_reload(
         name=name,
-        _if=lambda: written.did_change() or (_read(this)["units"].get(unit) or {}).get("reload", False),
+        _if=lambda: (
+            changed() or any((_read(this)["units"].get(unit) or {}).get("reload", False) for unit in units)
+        ),
     )
 
 
@@ -113,17 +122,12 @@ def _started(this: dict, unit: str) -> float:
 
 def own_service(what: str, unit: str, text: str, changed: list) -> None:
     """A service of the project's own: its unit written to /etc/systemd/system, systemd told of a new
-    unit, the service restarted when the unit or any of `changed` (its program) changed, kept running."""
-    written = files.put(
-        name=f"Write {unit}", src=StringIO(text), dest=f"/etc/systemd/system/{unit}", mode="644"
-    )
-    systemd.daemon_reload(name=f"Read {what}'s unit", _if=written.did_change)
-    systemd.service(
-        name=f"Restart {what} for its new version",
-        service=unit,
-        restarted=True,
-        _if=did_change([*changed, written]),
-    )
+    unit, the service restarted when the unit or any of `changed` (its program) changed, kept running.
+    The programs are synced with their checkout's times, so only the unit is compared by time."""
+    path = f"/etc/systemd/system/{unit}"
+    written = files.put(name=f"Write {unit}", src=StringIO(text), dest=path, mode="644")
+    daemon_reload(f"Read {what}'s unit", unit, written)
+    restart(f"Restart {what} for its new version", unit, [*changed, written], [path])
     keep_running(f"Run {what}", unit)
 
 

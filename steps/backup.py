@@ -19,7 +19,7 @@ from pyinfra.operations import server, systemd
 from model.slurm_conf import PATHS
 from model.spec import current
 from operations import files
-from operations.plan import did_change, keep_running, will_change
+from operations.plan import daemon_reload, keep_running, restart, will_change
 from operations.render import render
 from steps.accounting import DATABASE
 
@@ -73,6 +73,6 @@ def configure():
         files.put(name=f"Write {name}", src=StringIO(text), dest=f"/etc/systemd/system/{name}", mode="644")
         for name, text in ((SERVICE, render(f"{SERVICE}.j2", **context)), (TIMER, timer_text))
     ]
-    systemd.daemon_reload(name="Read the backup units", _if=did_change(units))
-    systemd.service(name="Restart the backup timer", service=TIMER, restarted=True, _if=did_change(units))
+    daemon_reload("Read the backup units", [SERVICE, TIMER], units)
+    restart("Restart the backup timer", TIMER, units, [timer])
     keep_running(f"Back up on the schedule {settings.schedule!r}", TIMER)

@@ -22,7 +22,7 @@ from pyinfra.operations import server, systemd
 from facts.system import CommandResult, UfwStatus
 from model.spec import ClusterSpec, current
 from operations import apt, files
-from operations.plan import did_change, keep_running
+from operations.plan import daemon_reload, keep_running, restart
 from operations.render import render
 
 RULES = "/etc/gpucluster/firewall.nft"
@@ -70,14 +70,13 @@ def configure():
     server.shell(
         name="Check the firewall rules (nft -c)", commands=[f"nft -c -f {RULES}"], _if=rules.did_change
     )
+    unit_path = f"/etc/systemd/system/{UNIT}"
     unit = files.put(
         name=f"Write {UNIT}",
         src=StringIO(render("gpucluster-firewall.service.j2", rules=RULES)),
-        dest=f"/etc/systemd/system/{UNIT}",
+        dest=unit_path,
         mode="644",
     )
-    systemd.daemon_reload(name="Read the firewall unit", _if=unit.did_change)
-    systemd.service(
-        name="Reload the firewall rules", service=UNIT, restarted=True, _if=did_change([rules, unit])
-    )
+    daemon_reload("Read the firewall unit", UNIT, unit)
+    restart("Reload the firewall rules", UNIT, [rules, unit], [RULES, unit_path])
     keep_running("Run the host firewall", UNIT)

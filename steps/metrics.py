@@ -22,7 +22,7 @@ from facts.system import InterfaceWithAddress
 from model.spec import current
 from operations import apt, files
 from operations.accounts import system_user
-from operations.plan import keep_running, own_service
+from operations.plan import keep_running, own_service, restart
 from operations.render import render
 
 GPU_EXPORTER_SOURCE = Path(__file__).resolve().parent.parent / "exporters" / "gpu.py"
@@ -93,12 +93,7 @@ def _service(package: str, configs: dict[str, str]):
     installed = apt.packages(
         name=f"Install {package}", packages=[package], extra_install_args="--no-install-recommends"
     )
-    systemd.service(
-        name=f"Restart {package} for its new settings",
-        service=package,
-        restarted=True,
-        _if=lambda: any(op.did_change() for op in written) and not installed.did_change(),
-    )
+    restart(f"Restart {package} for its new settings", package, written, list(configs), fresh=installed)
     keep_running(f"Run {package}", package)
 
 

@@ -49,7 +49,7 @@ from model.nvidia_packages import (
 )
 from model.spec import current
 from operations import apt, files
-from operations.plan import did_change, when_known
+from operations.plan import daemon_reload, did_change, restart, when_known
 from operations.render import render
 from runbooks.remote import run
 
@@ -152,15 +152,10 @@ def _power_limit(watts: int | None, module: dict) -> None:
         group="root",
         mode="644",
     )
-    systemd.daemon_reload(name="Read the GPU power unit", _if=written.did_change)
+    daemon_reload("Read the GPU power unit", POWER_UNIT, written)
     systemd.service(name="Set the GPUs' power limit at every boot", service=POWER_UNIT, enabled=True)
     if module["loaded"]:  # with no driver loaded yet it first runs at the boot into it
-        systemd.service(
-            name=f"Set the GPUs' power limit to {watts} W now",
-            service=POWER_UNIT,
-            restarted=True,
-            _if=written.did_change,
-        )
+        restart(f"Set the GPUs' power limit to {watts} W now", POWER_UNIT, written, [unit])
 
 
 def _nvidia_repository(dist: Distribution, settings: NvidiaSettings, installed) -> list:

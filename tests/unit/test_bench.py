@@ -47,6 +47,28 @@ def test_fit_recovers_latency_and_bandwidth():
         CommModel.fit([(b, 1.0) for b in SIZES], 1)
 
 
+def test_the_small_messages_pooled_set_the_latency_where_each_alone_is_noise():
+    # The rig: 1-16 KiB all-reduces scatter over 1-4 ms (three ranks on two cores), 2 MiB up steady.
+    comm = CommModel(latency_s=2e-3, busbw=0.93 * LINK)
+    scatter = [0.5, 0.7, 1.0, 1.4, 1.8]
+    small = [(b, comm.time(b, 3) * f) for b in SIZES[:5] for f in scatter]
+    large = [(b, comm.time(b, 3)) for b in SIZES[11:]]
+    fitted = CommModel.fit(large, 3, small)
+    assert fitted.latency_s == pytest.approx(2e-3, rel=0.01)
+    assert fitted.busbw == pytest.approx(0.93 * LINK, rel=0.01)
+    # The large ones alone, each a little slower per byte the larger it is, meet zero below it: held at 0.
+    bending = [(b, comm.time(b, 3) * (1 + 0.01 * i) - 2e-3) for i, b in enumerate(SIZES[11:])]
+    assert model.weighted_line([(4 / 3 * b, t) for b, t in bending])[0] < 0
+    assert CommModel.fit(bending, 3).latency_s == 0.0
+
+
+def test_a_compute_spread_counts_by_its_share_of_the_step():
+    steady = {"compute_s": 0.005, "step_s": 0.025, "spread": {"step_s": 0.05, "compute_s": 0.5}}
+    assert not report.wide(steady)  # 50% of 5 ms is 10% of the step
+    assert report.wide(steady | {"compute_s": 0.015})  # 50% of 15 ms is 30% of it
+    assert report.wide(steady | {"spread": {"step_s": 0.25, "compute_s": 0.0}})
+
+
 def test_gradient_bytes_per_hook():
     assert model.grad_bytes(100e6, "none") == 400e6
     assert model.grad_bytes(100e6, "bf16") == 200e6
@@ -287,7 +309,7 @@ def test_points_whose_repeats_disagree_are_left_out_of_the_fit_and_the_calibrati
     assert (wide["hook"], wide["params"]) == ("none", 50e6)
     assert summary["figures"]["model_error_max"] < 0.01  # the wide point's own error is not a figure
     out = capsys.readouterr().out
-    assert "wide (step_s 50%, compute_s 2%): left out" in out
+    assert "wide (step_s 50%, compute_s 2%, 0% of the step): left out" in out
     assert (
         f"(left out, spread over 20%: {SIZES[-1]} B)" in out
         and "; 1 left out, their samples spread over 20%" in out

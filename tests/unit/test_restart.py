@@ -86,3 +86,14 @@ def test_a_unit_file_systemd_has_not_reread_is_reloaded(node):
     written = plan.daemon_reload("Read slurmctld's drop-in", "slurmctld", Op(changed=True))
     assert slurmd["_if"]() and not slurmctld["_if"]() and written["_if"]()
     assert len(node.reads) == 1
+
+
+def test_a_package_installed_in_this_run_is_not_restarted_for_the_files_its_first_start_read(node):
+    fresh = plan.restart("Restart slurmctld", "slurmctld", [Op(changed=True)], [], fresh=Op(changed=True))
+    running = plan.restart("Restart slurmctld", "slurmctld", [Op(changed=True)], [], fresh=Op())
+    assert not fresh["_if"]() and running["_if"]()
+
+
+def test_any_of_several_units_not_reread_reloads(node):
+    both = plan.daemon_reload("Read the units", ["slurmctld", "slurmd.service"], [Op(), Op()])
+    assert both["_if"]() and len(node.reads) == 1
