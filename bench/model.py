@@ -9,16 +9,17 @@ so busbw compares with the link rate whatever n is.
 The step-time model for DDP on n ranks, one GPU each, same per-GPU batch::
 
     t_comm = latency + 2(n-1)/n * grad_bytes / (bw_eff * busbw)
-    t_step = t_compute + t_hook + max(0, t_comm - overlap * t_compute)
+    t_step = t_compute + t_hook + max(0, t_comm - overlap * (t_compute + t_hook))
 
 t_compute is the single-GPU step (forward, backward, optimizer); grad_bytes is what the hook sends;
 t_hook is the local work a compression hook adds to a step (bf16 casts, PowerSGD's matrix
 products; 0 for the plain all-reduce), measured as DDP on a one-rank group with the hook minus
 without it and, for a model not measured, taken per parameter from the calibration. latency and
 busbw are fitted to the all-reduce sweep. Two factors are fitted to measured DDP steps: overlap,
-the share of the step that hides communication (DDP all-reduces buckets during the backward
-pass, so physically at most the backward's share, ~2/3), and bw_eff, the share of the sweep's
-busbw that DDP's bucketed all-reduces reach.
+the share of the local work that hides communication (DDP hands each bucket to the hook as its
+gradients are ready, so a bucket is on the wire while the backward goes on and while the hook
+works on the next bucket: physically at most the backward's and the hook's share), and bw_eff,
+the share of the sweep's busbw that DDP's bucketed all-reduces reach.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def predict_step(
     compute_s: float, nbytes: float, world: int, comm: CommModel, cal: Calibration, hook_s: float = 0.0
 ) -> float:
     """Predicted DDP step time in seconds (the compute time and t_hook on one rank)."""
-    return compute_s + hook_s + max(0.0, comm.time(nbytes, world, cal.bw_eff) - cal.overlap * compute_s)
+    hidden = cal.overlap * (compute_s + hook_s)
+    return compute_s + hook_s + max(0.0, comm.time(nbytes, world, cal.bw_eff) - hidden)
 
 
 def calibrate(points: list[DdpPoint], comm: CommModel) -> Calibration:

@@ -12,9 +12,10 @@ go to --out (default RESULTS_DIR).
 Every time is the median of repeated samples (bench.allreduce, bench.ddp_step); a point whose
 samples spread over more than WIDE of their median is marked and left out of the fit or the
 calibration (a DDP compute time's spread counted by its share of the step; the all-reduce sizes
-up to LATENCY_BYTES pooled for the latency instead). A sweep of the same ranks with fewer sizes at a lower link rate (rate_gbit) is the
-rate check of the larger sweep: a time that grows with the lower rate was the link's, one that
-does not was the hosts' (their CPUs), and a fraction of the link is given only for the link's.
+up to LATENCY_BYTES pooled for the latency instead). A sweep of the same ranks with fewer sizes at
+a lower link rate (rate_gbit) is the rate check of the larger sweep: a time that grows with the
+lower rate was the link's, one that does not was the hosts' (their CPUs), and a fraction of the
+link is given only for the link's.
 
 The communication model of each backend is fitted to its all-reduce sweep on the most ranks; the
 step-time model of each backend and hook is calibrated on its multi-rank DDP points. Its error at
@@ -270,8 +271,8 @@ def ddp_section(runs: list[dict], comms: dict[str, CommModel], cals: dict) -> li
         print(" ".join(cells).rstrip())
     for (backend, hook), cal in sorted(cals.items()):
         print(
-            f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute step, bw_eff {cal.bw_eff:.2f},"
-            f" t_hook {cal.hook_s_per_param * 1e9:.2f} ns per parameter"
+            f"model {backend}/{hook}: overlap {cal.overlap:.2f} of the compute and hook,"
+            f" bw_eff {cal.bw_eff:.2f}, t_hook {cal.hook_s_per_param * 1e9:.2f} ns per parameter"
         )
     return rows
 

@@ -85,8 +85,9 @@ def test_step_model_hides_communication_under_the_overlapped_compute():
     assert model.predict_step(1.0, 0.75e9, 3, comm, cal) == pytest.approx(1.5)  # 0.5 s exposed
     assert model.predict_step(1.0, 0.75e9, 3, comm, Calibration(0.5, 0.5)) == pytest.approx(2.5)
     assert model.predict_step(1.0, 0.75e9, 1, comm, cal) == 1.0
-    # t_hook (local work of the hook) adds to the step and hides nothing
+    # t_hook (local work of the hook) adds to the step, and the wire works while it does
     assert model.predict_step(2.0, 0.75e9, 3, comm, cal, hook_s=0.3) == pytest.approx(2.3)
+    assert model.predict_step(1.0, 0.75e9, 3, comm, cal, hook_s=0.6) == pytest.approx(1.8)  # 0.8 s hidden
 
 
 def synthetic_points(cal: Calibration) -> list[DdpPoint]:
