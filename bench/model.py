@@ -110,7 +110,7 @@ class CommModel:
         latency badly (on the rig a line through 2-256 MB met zero at -0.6 ms). Without them the
         latency is fitted too, and held at zero where it comes out below.
         """
-        if world < 2 or len(points) + len(small) < 2:
+        if world < 2 or len(points) < (1 if small else 2):
             raise ValueError("fitting needs two or more message sizes on two or more ranks")
         ring = ring_factor(world)
         if not small:
