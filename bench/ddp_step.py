@@ -8,8 +8,8 @@ step is compute and gradient all-reduce only. It times --steps steps after --war
 the local step under no_sync() (forward, backward, optimizer, no communication), the compute time
 the step-time model starts from; and, with a hook, DDP on a one-rank group (every rank at once, its
 own group) with the hook and without: the difference is the hook's local work (casts, PowerSGD's
-matrix products) without the network. What is subtracted is measured side by side: the DDP and the
-local steps (and the hooked and plain one-rank steps) take turns over --rounds rounds of about
+matrix products) without the network. What is subtracted is measured side by side: the DDP, the
+local, the hooked and the plain one-rank steps all take turns over --rounds rounds of about
 --steps / --rounds steps each (or as many as last --min-sample-s), so a rank starved of CPU for a
 moment slows both alike; a sample is the slowest rank's mean over its round, a time the median of
 its samples.
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="samples per rank and step")
     p.add_argument("--steps", type=int, default=20, help="timed steps of each kind, over all rounds")
     p.add_argument("--rounds", type=int, default=5, help="samples of each time, taken in turns")
-    p.add_argument("--min-sample-s", type=float, default=0.2, help="each sample lasts at least this")
+    p.add_argument("--min-sample-s", type=float, default=1.0, help="each sample lasts at least this")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--hook", choices=HOOKS, default="none")
     p.add_argument("--powersgd-rank", type=int, default=4, help="PowerSGD matrix approximation rank")
@@ -143,25 +143,25 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     model.to(device)
     own, _ = dist.new_subgroups(group_size=1)
 
-    hook_s = 0.0
-    if args.hook != "none":
-        alone = {
-            h: trainer(wrap(copy.deepcopy(model), args, device, h, own), args, width, device)
-            for h in (args.hook, "none")
-        }
-        found = in_turns(alone, args, device)
-        hook_s = max(0.0, found[args.hook][0] - found["none"][0])
-        del alone
-        gc.collect()
+    steps = {}
+    if args.hook != "none":  # the one-rank steps of the same model, with the hook and without
+        for h in (args.hook, "none"):
+            alone = wrap(copy.deepcopy(model), args, device, h, own)
+            steps[f"alone-{h}"] = trainer(alone, args, width, device)
     ddp = wrap(model, args, device, args.hook)
-    step = trainer(ddp, args, width, device)
+    steps["step"] = trainer(ddp, args, width, device)
 
     def local_step() -> None:
         with ddp.no_sync():
-            step()
+            steps["step"]()
 
-    found = in_turns({"step": step, "compute": local_step}, args, device)
-    (step_s, step_spread, step_samples), (compute_s, compute_spread, compute_samples) = found.values()
+    steps["compute"] = local_step
+    found = in_turns(steps, args, device)
+    (step_s, step_spread, step_samples), (compute_s, compute_spread, compute_samples) = (
+        found["step"],
+        found["compute"],
+    )
+    hook_s = max(0.0, found[f"alone-{args.hook}"][0] - found["alone-none"][0]) if args.hook != "none" else 0.0
     params = sum(p.numel() for p in model.parameters())
     return {
         "hook": args.hook,

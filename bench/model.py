@@ -113,17 +113,18 @@ class CommModel:
         if world < 2 or len(points) < (1 if small else 2):
             raise ValueError("fitting needs two or more message sizes on two or more ranks")
         ring = ring_factor(world)
+        weights = [(1 / t, ring * b, t) for b, t in points]
+
+        def slope(latency: float) -> float:  # seconds per link byte, the latency held
+            return sum(w * x * (t - latency) for w, x, t in weights) / sum(w * x * x for w, x, _ in weights)
+
         if not small:
-            latency, slope = weighted_line([(ring * b, t) for b, t in points])
-            if latency >= 0:
-                return cls(latency_s=latency, busbw=1 / slope)
-        latency = median([t for _, t in small]) if small else 0.0
+            latency, line = weighted_line([(x, t) for _, x, t in weights])
+            return cls(latency, 1 / line) if latency >= 0 else cls(0.0, 1 / slope(0.0))
+        latency = median([t for _, t in small])
         for _ in range(50):
-            weights = [(1 / t, ring * b, t) for b, t in points]
-            slope = sum(w * x * (t - latency) for w, x, t in weights) / sum(w * x * x for w, x, _ in weights)
-            if small:
-                latency = median([t - ring * b * slope for b, t in small])
-        return cls(latency_s=latency, busbw=1 / slope)
+            latency = median([t - ring * b * slope(latency) for b, t in small])
+        return cls(latency_s=latency, busbw=1 / slope(latency))
 
 
 def weighted_line(points: list[tuple[float, float]]) -> tuple[float, float]:

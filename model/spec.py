@@ -366,6 +366,9 @@ class Bench(BaseModel):
     )
     batch: int = setting(32, gt=0, doc="samples per GPU and step")
     steps: int = setting(20, gt=0, doc="timed DDP steps per run, over all rounds")
+    min_sample_s: float = setting(
+        1.0, gt=0, doc="each DDP sample lasts at least this: a few short steps time the scheduler"
+    )
     allreduce_min_bytes: int = setting(1024, gt=0, doc="the all-reduce sweep's smallest message")
     allreduce_max_bytes: int = setting(256 * 2**20, gt=0, doc="and its largest")
     allreduce_iters: int = setting(20, gt=0, doc="all-reduces timed per message size, over all rounds")

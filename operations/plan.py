@@ -88,8 +88,8 @@ def restart(name: str, service: str, written, paths: list[str], fresh=None):
 def daemon_reload(name: str, services, written):
     """systemctl daemon-reload when `written` (unit files) changed in this run, or systemd still holds
     an older copy of one of `services`' units (a run stopped before it reloaded)."""
-    units = [_named(service, [])[0] for service in ([services] if isinstance(services, str) else services)]
-    this = _named(units[0], [])[1]
+    named = [_named(service, []) for service in ([services] if isinstance(services, str) else services)]
+    units, this = [unit for unit, _ in named], named[0][1]
     changed = did_change(written)
     return systemd.daemon_reload(
         name=name,

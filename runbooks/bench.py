@@ -84,6 +84,7 @@ def run(spec: ClusterSpec, run_dir: str, rate_gbit: float | None) -> None:
         for count in sorted({1, len(nodes)}):
             for hook in b.hooks if count > 1 else ["none"]:  # 1 node: the baseline
                 steps = f"--steps {5 if params >= 150e6 else b.steps} --rounds {b.rounds} --warmup 3"
+                steps += f" --min-sample-s {b.min_sample_s:g}"
                 _sbatch(
                     spec,
                     run_dir,

@@ -31,6 +31,7 @@ def bench(second_deploy, rig, tmp_path_factory, outputs):
         "params": [1e6, 4e6],
         "hooks": ["none", "bf16", "powersgd"],
         "steps": 10,
+        "min_sample_s": 0.2,
         "batch": 16,
         "allreduce_max_bytes": 16 * 2**20,
         "allreduce_iters": 5,

@@ -39,4 +39,4 @@ metrics = {"scrape_interval_s": 5}
 shared_dir = {"enabled": False}
 # bench.py on the rig (`make bench`): small models for its CPUs, each link held to 2.5 Gbit/s as
 # on the real cluster.
-bench = {"params": [1e6, 4e6, 16e6, 64e6], "shape_gbit": 2.5}
+bench = {"params": [1e6, 2e6, 4e6, 8e6, 16e6, 64e6], "shape_gbit": 2.5}
