@@ -183,7 +183,7 @@ def predict_step(
 
 
 def calibrate(points: list[DdpPoint], comm: CommModel) -> Calibration:
-    """Grid search for the overlap (0..1) and bw_eff (0.05..2) with the least squared relative error.
+    """Grid search for the overlap (0..1) and bw_eff (0.005..2) with the least squared relative error.
 
     Only multi-rank points count: on one rank the model is the compute time whatever the factors.
     t_hook per parameter is the points' total t_hook over their total parameters.
@@ -198,7 +198,7 @@ def calibrate(points: list[DdpPoint], comm: CommModel) -> Calibration:
         predicted = (predict_step(p.compute_s, p.grad_bytes, p.world, comm, cal, p.hook_s) for p in multi)
         return sum(relative_error(t, p.step_s) ** 2 for t, p in zip(predicted, multi, strict=True))
 
-    grid = (Calibration(o / 100, e / 100, per_param) for o in range(101) for e in range(5, 201))
+    grid = (Calibration(o / 100, e / 200, per_param) for o in range(101) for e in range(1, 401))
     return min(grid, key=cost)
 
 
