@@ -5,13 +5,16 @@ no-change re-runs; then the same on a fresh rig of six nodes (RIG_NODES=6), for 
 For each it prints the wall time, this machine's CPU time, the commands each node ran through
 sudo (counted on the node, in its journal: every operation and fact runs that way) and every
 step's time (from pyinfra's progress lines). The package installs of the converge are shown apart
-(the operations named "Install ..."). The six-node rig is taken down at the end.
+(the operations named "Install ..."). Since the rig's nodes share this machine's cores, it also
+prints the CPU work each run gave the cores, the shortest time that work allows, and what sudo's
+password check costs per command. The six-node rig is taken down at the end.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import shlex
 import statistics
 import sys
 import time
@@ -65,6 +68,16 @@ def busy_seconds() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def sudo_check_ms(rig: Rig, node: str, times: int = 20) -> float:
+    """Milliseconds a `sudo -k` given the admin's password takes on a node, mostly the password's
+    hashing: pyinfra runs every command with a password as `sudo -H -A -k`, so each one checks it."""
+    loop = f"a=$(date +%s%N); for i in $(seq {times}); do sudo -S -k -p '' true; done; b=$(date +%s%N)"
+    script = f"{loop}; echo $(((b - a) / {times}000))"
+    as_admin = f"su -s /bin/sh {rig.admin_user} -c {shlex.quote(script)}"
+    run = rig.run(node, as_admin, stdin=f"{rig.password()}\n" * times)
+    return int(run.stdout.split()[-1]) / 1000
+
+
 def measured(rig: Rig, **kwargs) -> dict:
     before, cpu, busy = sudo_commands(rig), resource.getrusage(resource.RUSAGE_CHILDREN), busy_seconds()
     steps = Steps()
@@ -79,6 +92,7 @@ def measured(rig: Rig, **kwargs) -> dict:
     return {
         "seconds": run.seconds,
         "busy": busy / (run.seconds * os.cpu_count()),
+        "work": busy,
         "cpu": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
         "commands": {node: after[node] - before[node] for node in rig.nodes},
         "steps": steps.times,
@@ -95,6 +109,10 @@ def report(title: str, run: dict, every_step: bool = False) -> None:
         f"{title}: {run['seconds']:.1f} s wall ({run['planning']:.1f} s reading facts and planning), "
         f"{run['cpu']:.1f} s CPU here (the {os.cpu_count()} cores {100 * run['busy']:.0f}% busy), "
         f"{run['changes']} changes"
+    )
+    print(
+        f"  work on this machine's cores: {run['work']:.0f} CPU-s (the deploy, every node's sudo, sshd, "
+        f"commands and services): no run shorter than {run['work'] / os.cpu_count():.1f} s on them"
     )
     print(f"  commands through sudo: {commands}")
     steps = sorted(run["steps"].items(), key=lambda item: -item[1])
@@ -117,6 +135,14 @@ def bench(size: int) -> tuple[dict, list[dict]]:
     reruns = [measured(rig) for _ in range(RERUNS)]
     for i, run in enumerate(reruns, 1):
         report(f"{size} nodes, no-change re-run {i}", run, every_step=i == 1)
+    first = next(iter(rig.nodes))
+    check = sudo_check_ms(rig, first)
+    for title, run in (("fresh converge", fresh), ("no-change re-run 1", reruns[0])):
+        commands = sum(run["commands"].values())
+        print(
+            f"  sudo's password check, {check:.0f} ms per command on {first}: about "
+            f"{check * commands / 1000:.0f} CPU-s of the {title}'s {run['work']:.0f} ({commands} commands)"
+        )
     return fresh, reruns
 
 
