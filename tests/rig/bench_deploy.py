@@ -91,7 +91,6 @@ def measured(rig: Rig, **kwargs) -> dict:
     )
     return {
         "seconds": run.seconds,
-        "busy": busy / (run.seconds * os.cpu_count()),
         "work": busy,
         "cpu": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
         "commands": {node: after[node] - before[node] for node in rig.nodes},
@@ -107,7 +106,8 @@ def report(title: str, run: dict, every_step: bool = False) -> None:
     commands = ", ".join(f"{node} {n}" for node, n in run["commands"].items())
     print(
         f"{title}: {run['seconds']:.1f} s wall ({run['planning']:.1f} s reading facts and planning), "
-        f"{run['cpu']:.1f} s CPU here (the {os.cpu_count()} cores {100 * run['busy']:.0f}% busy), "
+        f"{run['cpu']:.1f} s CPU here (the {os.cpu_count()} cores "
+        f"{100 * run['work'] / (run['seconds'] * os.cpu_count()):.0f}% busy), "
         f"{run['changes']} changes"
     )
     print(
