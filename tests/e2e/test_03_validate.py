@@ -177,8 +177,8 @@ def test_ddp_script_runs_a_tutorial_style_training_script_with_its_own_arguments
     copy_to_every_node(cluster, DATA / "multinode.py", f"{home}/multinode.py")
     as_admin(cluster, "rm -f ~/snapshot.pt ~/ddp-*.out")
     job, state = run_batch(cluster, "/opt/gpucluster/jobs/ddp.sbatch multinode.py 4 2 --batch_size 64")
-    assert "JobState=COMPLETED" in state, state
     out = as_admin(cluster, f"cat ~/ddp-{job}.out").stdout
+    assert "JobState=COMPLETED" in state, (state, out[-3000:])
     for rank in range(3):
         assert f"[GPU{rank}] Epoch 3 | Batchsize: 64 | Steps: 11" in out, out[-2000:]
     assert "Epoch 2 | Training snapshot saved at snapshot.pt" in out
@@ -188,8 +188,8 @@ def test_ddp_script_runs_a_tutorial_style_training_script_with_its_own_arguments
     for node in ("node1", "node2"):
         cluster.run(node, f"base64 -d > {home}/snapshot.pt", stdin=snapshot)
     job, state = run_batch(cluster, "/opt/gpucluster/jobs/ddp.sbatch multinode.py 6 2 --batch_size 64")
-    assert "JobState=COMPLETED" in state, state
     out = as_admin(cluster, f"cat ~/ddp-{job}.out").stdout
+    assert "JobState=COMPLETED" in state, (state, out[-3000:])
     assert out.count("Resuming training from snapshot at Epoch 2") == 3
     assert "[GPU0] Epoch 1 " not in out and "[GPU2] Epoch 5 " in out
 

@@ -1,9 +1,11 @@
 """A training script written the way PyTorch's multi-node DDP tutorial writes one
 (pytorch/examples, distributed/ddp-tutorial-series/multinode.py): a model, a DistributedSampler,
 a few epochs, a snapshot saved by global rank 0 and resumed from on the next run, and its own
-command-line arguments. Changed only so it also runs on CPUs (Gloo) where there is no GPU.
+command-line arguments. Changed only so it also runs on CPUs (Gloo) where there is no GPU, and to
+free DDP before destroying the process group (see main).
 """
 
+import gc
 import os
 
 import torch
@@ -93,6 +95,11 @@ def main(save_every, total_epochs, batch_size, snapshot_path="snapshot.pt"):
     )
     trainer = Trainer(model, train_data, optimizer, save_every, snapshot_path)
     trainer.train(total_epochs)
+    # Not in the tutorial: DDP is freed before its process group, as jobs/examples/train_ddp.py
+    # does. The tutorial's order makes Gloo abort now and then at exit ("terminate called without
+    # an active exception"), failing a job that has finished its training.
+    del trainer
+    gc.collect()
     destroy_process_group()
 
 
