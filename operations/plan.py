@@ -65,22 +65,25 @@ def keep_running(name: str, service: str):
 _SERVICES: dict = {}  # (state, host) -> the services named while planning, and their reading
 
 
-def restart(name: str, service: str, written, paths: list[str], fresh=None):
+def restart(name: str, service: str, written, paths: list[str], fresh=None, unless=None):
     """systemd.service restarted when any of `written` (operations) changed in this run, or when the
     service has run since before one of `paths` (what it reads as it starts) was last written: a run
     stopped between writing and restarting leaves the files in place for the next run and the
     service on the old ones. Where `fresh` (its package installed in this run) changed, its first
-    start read the new files already. Where nothing changed, one command per host reads every such
-    service."""
+    start read the new files already; where `unless` (another restart of it) changed, it has just
+    started on them. Where nothing changed, one command per host reads every such service."""
     unit, this = _named(service, paths)
-    changed, new = did_change(written), did_change(fresh)
+    changed, new, done = did_change(written), did_change(fresh), did_change(unless)
     return systemd.service(
         name=name,
         service=service,
         restarted=True,
         _if=lambda: (
-            (changed() and not new())
-            or any(_read(this)["written"].get(p, 0) > _started(this, unit) for p in paths)
+            not done()
+            and (
+                (changed() and not new())
+                or any(_read(this)["written"].get(p, 0) > _started(this, unit) for p in paths)
+            )
         ),
     )
 

@@ -17,7 +17,7 @@ from pyinfra.operations import server, systemd
 
 from model.spec import ClusterSpec, current
 from operations import apt, files
-from operations.plan import did_change, keep_running
+from operations.plan import daemon_reload, did_change, keep_running
 from operations.render import render
 
 EXPORTS = "/etc/exports.d/gpucluster.exports"
@@ -79,11 +79,13 @@ def configure():
         extended_regex=True,
     )
     unit = unit_name(shared.path)
-    systemd.daemon_reload(name="Read the new /etc/fstab", _if=did_change(fstab))
+    # systemd makes both units from /etc/fstab and holds them stale (NeedDaemonReload) until it reads
+    # it again, also where a run stopped before it did: that run's line is picked up by the next one.
+    reload = daemon_reload("Read the new /etc/fstab", [f"{unit}.mount", f"{unit}.automount"], fstab)
     systemd.service(
         name=f"Restart the automount of {shared.path}",
         service=f"{unit}.automount",
         restarted=True,
-        _if=did_change(fstab),
+        _if=did_change([fstab, reload]),
     )
     systemd.service(name=f"Automount {shared.path} on first use", service=f"{unit}.automount", running=True)

@@ -2,8 +2,8 @@
 
 slurm.conf, gres.conf and cgroup.conf are rendered from templates and identical on every node.
 The node lines come from each node's own hardware (SlurmdHardware: `slurmd -C` and hwloc).
-Daemons restart only when their configuration changed, so a run that changes nothing restarts
-nothing.
+Daemons restart only when their configuration (or slurmd's munge key) changed, so a run that
+changes nothing restarts nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 
 from facts.nvidia import NvidiaGpus
 from facts.slurm import SlurmdHardware, SlurmVersion
@@ -21,7 +21,6 @@ from model.spec import ClusterSpec, current
 from operations import apt, files
 from operations.plan import (
     daemon_reload,
-    did_change,
     keep_running,
     node_fact,
     restart,
@@ -30,6 +29,7 @@ from operations.plan import (
     will_change,
 )
 from operations.render import render
+from steps.munge import KEY as MUNGE_KEY
 
 CTLD_DROP_IN = "/etc/systemd/system/slurmctld.service.d/gpucluster-slurmctld.conf"
 CONFIGS = [f"{PATHS.conf_dir}/{name}" for name in ("slurm.conf", "gres.conf", "cgroup.conf")]
@@ -74,16 +74,16 @@ def configure(munge_key=()):
         restart("Restart slurmctld for its new configuration", "slurmctld", configs, CONFIGS)
         keep_running("Run slurmctld", "slurmctld")
     if node.is_compute:
-        restart("Restart slurmd for its new configuration", "slurmd", configs, CONFIGS)
+        configured = restart("Restart slurmd for its new configuration", "slurmd", configs, CONFIGS)
         keep_running("Run slurmd", "slurmd")
         # A node that could not authenticate is DOWN, and slurmctld asks a DOWN node to register only
         # about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): minutes. slurmd registers as it starts.
-        new_key = did_change(list(munge_key))
-        systemd.service(
-            name="Restart slurmd to register with the new munge key",
-            service="slurmd",
-            restarted=True,
-            _if=lambda: new_key() and not did_change(configs)(),
+        restart(
+            "Restart slurmd to register with the new munge key",
+            "slurmd",
+            list(munge_key),
+            [MUNGE_KEY],
+            unless=configured,
         )
 
 

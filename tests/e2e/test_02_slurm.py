@@ -131,6 +131,21 @@ def test_validate_checks_munge_and_names_a_node_with_a_wrong_key(cluster, output
     assert wait_for(validated, 240), runs[-1].output[-3000:]
 
 
+def test_a_munge_key_written_after_slurmd_started_restarts_slurmd_on_the_next_run(cluster, outputs):
+    """As a run stopped after it wrote node1's new key and restarted munged, before slurmd."""
+    started = "systemctl show -p ActiveEnterTimestampMonotonic --value slurmd"
+    cluster.run("node1", "touch /etc/munge/munge.key && systemctl restart munge")
+    before = {node: cluster.run(node, started).stdout for node in NODES}
+    again = cluster.deploy()
+    outputs.append(again.output)
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed() == {"Slurm | Restart slurmd to register with the new munge key": ["node1"]}
+    assert [node for node in NODES if cluster.run(node, started).stdout != before[node]] == ["node1"]
+    assert cluster.deploy().changed() == {}
+    idle = wait_for(lambda: cluster.run("node0", "sinfo -h -N -o %T").stdout.split() == ["idle"] * 3, 60)
+    assert idle, cluster.run("node0", "sinfo -N; sinfo -R").stdout
+
+
 def test_three_gpu_jobs_run_at_once_on_three_nodes_and_a_fourth_waits(cluster):
     ids = [
         as_admin(cluster, "sbatch --parsable --gres=gpu:1 -o /dev/null --wrap 'sleep 300'").stdout.strip()

@@ -180,3 +180,6 @@ def test_every_node_node0_included_mounts_it_on_first_use(dry_run):
     assert op(dry_run, "Mount point /shared")["hosts_with_change"] == ["node2"]
     assert op(dry_run, "Mount /shared from node0 (/etc/fstab)")["hosts_with_change"] == NODES
     assert op(dry_run, "Automount /shared on first use")["hosts_with_change"] == NODES
+    for name in ("Read the new /etc/fstab", "Restart the automount of /shared"):  # as its line changes
+        planned = op(dry_run, name)
+        assert (planned["hosts_with_change"], planned["hosts_with_conditional_change"]) == ([], NODES)

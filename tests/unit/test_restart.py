@@ -97,3 +97,10 @@ def test_a_package_installed_in_this_run_is_not_restarted_for_the_files_its_firs
 def test_any_of_several_units_not_reread_reloads(node):
     both = plan.daemon_reload("Read the units", ["slurmctld", "slurmd.service"], [Op(), Op()])
     assert both["_if"]() and len(node.reads) == 1
+
+
+def test_a_restart_that_another_restart_in_this_run_already_did_is_left_out(node):
+    key = ["/etc/munge/munge.key"]  # written (1200) after slurmd started (900)
+    after_config = plan.restart("Restart slurmd", "slurmd", [Op(changed=True)], key, unless=Op(changed=True))
+    alone = plan.restart("Restart slurmd", "slurmd", [Op()], key, unless=Op())
+    assert not after_config["_if"]() and alone["_if"]()
