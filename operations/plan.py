@@ -62,6 +62,16 @@ def keep_running(name: str, service: str):
     return systemd.service(name=name, service=service, running=True, enabled=True)
 
 
+def keep_stopped(name: str, service: str):
+    """systemd.service(stopped, disabled) for a service, left out (None) where it neither runs nor
+    is enabled (or is no unit at all), from the same reading as keep_running."""
+    unit = service if "." in service else f"{service}.service"
+    running, enabled = (node_fact(host.name, fact).get(unit) for fact in (SystemdStatus, SystemdEnabled))
+    if not running and not enabled:
+        return None
+    return systemd.service(name=name, service=service, running=False, enabled=False)
+
+
 _SERVICES: dict = {}  # (state, host) -> the services named while planning, and their reading
 
 

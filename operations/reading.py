@@ -4,13 +4,14 @@ On a converged cluster every files.put, files.directory and apt.packages reads t
 at run time to find nothing to do: about 150 commands on the controller, one after another, each
 through sudo. Here each such operation names its path or packages while the deploy is planned;
 the first of them to run on a host reads all of them in one command (and the installed packages
-in one more), and an operation whose path or packages the reading shows in place is skipped
-(its `_if`). Once an operation has changed something on that host (a package install writes
-files), an older reading still says where there is work to do (the operation then reads for
-itself, as pyinfra's own), but "nothing to do" is believed only after reading again. Anything the
-reading cannot settle (a link, a path named only at run time) leaves the operation to itself.
-Where pyinfra shows a plan first (run without -y), it reads every operation's facts for the plan
-anyway, and the operations stay pyinfra's own, so that the plan names each change.
+in one more, an authorized_keys file in one more), and an operation whose path or packages the
+reading shows in place is skipped (its `_if`). Once an operation has changed something on that
+host (a package install writes files), an older reading still says where there is work to do (the
+operation then reads for itself, as pyinfra's own), but "nothing to do" is believed only after
+reading again. Anything the reading cannot settle (a link, a path named only at run time) leaves
+the operation to itself. Where pyinfra shows a plan first (run without -y), it reads every
+operation's facts for the plan anyway, and the operations stay pyinfra's own, so that the plan
+names each change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pyinfra import host, state
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import AuthorizedKeys
 
 from facts.files import PathStates
 
@@ -30,7 +32,8 @@ class _Host:
     digests: set[str] = field(default_factory=set)  # of those, the files whose content counts
     found: dict = field(default_factory=dict)  # the last reading of the paths
     packages: dict = field(default_factory=dict)  # and of the installed packages
-    read_at: dict[str, int] = field(default_factory=dict)  # "paths"/"packages" -> changes then
+    keys: dict[str, list[str]] = field(default_factory=dict)  # authorized_keys file -> its keys
+    read_at: dict[str, int] = field(default_factory=dict)  # "paths"/"packages"/a keys file -> changes then
 
 
 _HOSTS: dict[tuple[int, str], _Host] = {}
@@ -54,8 +57,10 @@ def _read(this: _Host, what: str, changes: int) -> None:
         this.found = host.get_fact(
             PathStates, paths=tuple(sorted(this.paths)), digests=tuple(sorted(this.digests))
         )
-    else:
+    elif what == "packages":
         this.packages = host.get_fact(DebPackages) or {}
+    else:
+        this.keys[what] = host.get_fact(AuthorizedKeys, user="root", path=what)  # user: unused with a path
     this.read_at[what] = changes
 
 
@@ -107,6 +112,14 @@ def packages_missing(packages: list[str]) -> Callable[[], bool]:
         return True
 
     return lambda: not _in_place(this, "packages", installed)
+
+
+def keys_missing(path: str, keys: list[str]) -> Callable[[], bool]:
+    """An `_if=` condition: False where the authorized_keys file at `path` lists every one of `keys`
+    (read once for the operations that name it)."""
+    this = _this_host()
+    wanted = {key.strip() for key in keys}
+    return lambda: not _in_place(this, path, lambda: wanted <= set(this.keys.get(path, ())))
 
 
 def planned() -> bool:

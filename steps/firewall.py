@@ -17,12 +17,12 @@ from ipaddress import IPv4Address
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 
 from facts.system import CommandResult, UfwStatus
 from model.spec import ClusterSpec, current
 from operations import apt, files
-from operations.plan import daemon_reload, keep_running, restart
+from operations.plan import daemon_reload, keep_running, keep_stopped, restart
 from operations.render import render
 
 RULES = "/etc/gpucluster/firewall.nft"
@@ -46,7 +46,7 @@ def configure():
             commands=[f"ufw allow from {spec.network} comment 'gpucluster: the cluster network'"],
         )
     if not spec.firewall.enabled:
-        systemd.service(name="Stop the host firewall", service=UNIT, running=False, enabled=False)
+        keep_stopped("Stop the host firewall", UNIT)
         files.file(name=f"Remove {UNIT}", path=f"/etc/systemd/system/{UNIT}", present=False)
         files.file(name=f"Remove {RULES}", path=RULES, present=False)
         return

@@ -4,10 +4,9 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server
 
 from model.spec import current
-from operations import files
+from operations import files, server
 from operations.render import render
 
 

@@ -15,6 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 from facts.system import InterfaceWithAddress
 from model.spec import current
 from operations import files
+from operations.plan import node_fact
 from operations.render import render
 from operations.sync import sync
 
@@ -30,7 +31,7 @@ REPO_BENCH = Path(__file__).resolve().parent.parent / "bench"
 def configure():
     spec = current()
     node = spec.node(host.name)
-    interface = host.get_fact(InterfaceWithAddress, ip=str(node.ip))
+    interface = node_fact(host.name, InterfaceWithAddress, ip=str(node.ip))
     if interface is None:
         raise PyinfraError(
             f"{node.name}: no network interface holds cluster_ip {node.ip}; nothing was changed. "

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import pip, systemd
+from pyinfra.operations import systemd
 
 from facts.system import InterfaceWithAddress
 from model.spec import current
-from operations import apt, files
+from operations import apt, files, pip
 from operations.accounts import system_user
-from operations.plan import keep_running, own_service, restart
+from operations.plan import keep_running, keep_stopped, node_fact, own_service, restart
+from operations.reading import packages_missing
 from operations.render import render
 
 GPU_EXPORTER_SOURCE = Path(__file__).resolve().parent.parent / "exporters" / "gpu.py"
@@ -42,7 +43,7 @@ def configure():
     node = spec.node(host.name)
     if not spec.metrics.enabled:
         for unit in UNITS:
-            systemd.service(name=f"Stop {unit}", service=unit, running=False, enabled=False)
+            keep_stopped(f"Stop {unit}", unit)
         return
     _service(
         NODE_EXPORTER,
@@ -51,7 +52,7 @@ def configure():
                 f"{NODE_EXPORTER}.j2",
                 metrics=spec.metrics,
                 node=node,
-                interface=host.get_fact(InterfaceWithAddress, ip=str(node.ip)),
+                interface=node_fact(host.name, InterfaceWithAddress, ip=str(node.ip)),
             )
         },
     )
@@ -79,8 +80,15 @@ def configure():
                     "/etc/prometheus/alertmanager.yml": render("alertmanager.yml.j2", alerts=spec.alerts),
                 },
             )
-        else:
-            systemd.service(name=f"Stop {ALERTMANAGER}", service=ALERTMANAGER, running=False, enabled=False)
+        else:  # where installed: by an earlier run with alerts on, or as another package's Recommends
+            missing = packages_missing([ALERTMANAGER])
+            systemd.service(
+                name=f"Stop {ALERTMANAGER}",
+                service=ALERTMANAGER,
+                running=False,
+                enabled=False,
+                _if=lambda: not missing(),
+            )
 
 
 def _service(package: str, configs: dict[str, str]):

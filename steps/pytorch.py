@@ -8,11 +8,11 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import pip, server
+from pyinfra.operations import server
 
 from facts.torch import TorchVersion, same_release
 from model.spec import current
-from operations import apt
+from operations import apt, pip
 from operations.sync import sync
 
 WHEELHOUSE = "/opt/gpucluster/wheelhouse"

@@ -27,13 +27,13 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Home
-from pyinfra.operations import python, server
+from pyinfra.operations import python
 
 from facts.files import PublicKeyFile, SshHostKey
+from facts.system import Accounts
 from model.config_keys import ConfigKeys
 from model.spec import ClusterSpec, Node, current
-from operations import files
+from operations import files, server
 from operations.plan import node_fact, skip_for_unreachable, when_known, will_change
 from operations.render import render
 
@@ -76,7 +76,8 @@ def _controller_key(spec: ClusterSpec, node: Node) -> None:
     """Generate the admin key pair on the controller and authorize its public key everywhere."""
     admin = spec.admin_user
     controller = spec.controller.name
-    key = f"{node_fact(controller, Home, user=admin)}/.ssh/id_ed25519"
+    home = node_fact(controller, Accounts)["users"].get(admin, {}).get("home", f"/home/{admin}")
+    key = f"{home}/.ssh/id_ed25519"
     if node.is_controller and not host.get_fact(File, path=key):
         server.shell(
             name="Generate the admin key pair on the controller",

@@ -219,6 +219,37 @@ def test_a_deploy_killed_midway_converges_when_run_again(second_deploy, rig, out
 
 
 @pytest.mark.release_independent
+def test_drift_in_what_one_reading_settles_is_found_and_put_back(second_deploy, rig, outputs):
+    """The host name, the admin's authorized keys and the pinned Python packages are settled from
+    one reading per node, not pyinfra's own facts: changed by hand on node2, each is put back."""
+    keys = f"/home/{rig.admin_user}/.ssh/authorized_keys"
+    drift = [
+        "hostnamectl set-hostname elsewhere",
+        f"sed -i '/{rig.admin_user}@node0/d' {keys} && chmod 644 {keys}",  # the controller's key
+        "/opt/pytorch/bin/pip uninstall -q -y jupyterlab",
+        "/opt/gpucluster/gpu-exporter/bin/pip uninstall -q -y nvidia-ml-py",
+    ]
+    rig.run("node2", " && ".join(drift))
+    healed = rig.deploy()
+    outputs.append(healed.output)
+    assert healed.returncode == 0, healed.output[-3000:]
+    lab, binding = RIG.spec().jupyterlab_version, RIG.spec().metrics.nvidia_ml_py_version
+    assert healed.changed() == {
+        "Host name and /etc/hosts | Set the host name": ["node2"],
+        "SSH keys and sshd hardening | Authorize the deploying machine's key": ["node2"],  # its mode
+        "SSH keys and sshd hardening | Authorize the controller's admin key": ["node2"],
+        f"PyTorch | Install JupyterLab {lab}": ["node2"],
+        f"Metrics | Install nvidia-ml-py {binding}": ["node2"],
+        "Metrics | Restart the GPU exporter for its new version": ["node2"],
+    }
+    versions = "/opt/pytorch/bin/pip show jupyterlab; /opt/gpucluster/gpu-exporter/bin/pip show nvidia-ml-py"
+    found = rig.run("node2", f"uname -n; stat -c %a {keys}; grep -c @node0 {keys}; {versions}")
+    assert found.stdout.split("\n")[:3] == ["node2", "600", "1"]
+    assert f"Version: {lab}" in found.stdout and f"Version: {binding}" in found.stdout
+    assert rig.deploy().changed() == {}
+
+
+@pytest.mark.release_independent
 def test_an_unreachable_node_is_named_and_the_others_converge(second_deploy, rig, outputs, tmp_path):
     (tmp_path / "all.py").write_text('ntp_pools = ["ntp.invalid"]\n')
     subprocess.run(["docker", "pause", rig.container("node2")], check=True, capture_output=True)

@@ -1,5 +1,6 @@
-"""operations/reading.py: one reading per host settles files.put/directory/file and apt.packages,
-read again once anything changed on that host, and anything it cannot settle runs as pyinfra's own.
+"""operations/reading.py: one reading per host settles files.put/directory/file, apt.packages and
+authorized keys, read again once anything changed on that host, and anything it cannot settle runs
+as pyinfra's own. operations/pip.py: pinned packages settled by one short Python run.
 steps/accounts.py: a person's account judged from the Accounts fact."""
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pyinfra.facts.server import AuthorizedKeys
 
 from facts.files import PathStates
-from operations import reading
+from facts.python import VenvPackages
+from operations import pip, reading
 from steps.accounts import user_in_place
 
 DATA = Path(__file__).resolve().parent / "data" / "facts"
@@ -56,10 +59,15 @@ def node(monkeypatch):
         reads.append(cls)
         if cls is PathStates:
             return {path: FOUND[path] for path in kwargs["paths"] if path in FOUND}
+        if cls is AuthorizedKeys:
+            return ["ssh-ed25519 AAAA deployer"]
+        if cls is VenvPackages:
+            return {"jupyterlab": "4.4.5", "nvidia-ml-py": None} if kwargs["venv"] == "/opt/pytorch" else None
         return {"munge": {"0.5.15-2"}, "slurmd": {"23.11.4-1"}}
 
     fake = Host(name="node1", get_fact=get_fact, reads=reads)
     monkeypatch.setattr(reading, "host", fake)
+    monkeypatch.setattr(pip, "host", fake)
     monkeypatch.setattr(reading, "_HOSTS", {})  # no reading left by another test (ids are reused)
     monkeypatch.setattr(reading, "state", SimpleNamespace(ops={fake: {}}))
     return fake
@@ -100,6 +108,26 @@ def test_packages_installed_are_skipped_a_missing_one_or_another_version_runs(no
     assert not reading.packages_missing(["slurmd=23.11.4-1"])()
     assert reading.packages_missing(["munge", "slurmctld"])()
     assert reading.packages_missing(["slurmd=24.11.5-1"])()
+
+
+def test_keys_the_file_lists_are_skipped_and_a_missing_one_runs(node):
+    path = "/home/labadmin/.ssh/authorized_keys"
+    assert not reading.keys_missing(path, ["ssh-ed25519 AAAA deployer\n"])()
+    assert reading.keys_missing(path, ["ssh-ed25519 AAAA deployer", "ssh-ed25519 BBBB labadmin@node0"])()
+    assert node.reads == [AuthorizedKeys]
+
+
+def test_pinned_packages_the_environment_holds_are_skipped_others_run_as_pyinfras_own(node, monkeypatch):
+    monkeypatch.setattr(pip, "planned", lambda: False)
+    monkeypatch.setattr(pip, "pyinfra_pip", SimpleNamespace(packages=lambda **kwargs: kwargs))
+    lab = pip.packages(packages=["jupyterlab==4.4.5"], pip="/opt/pytorch/bin/pip")
+    newer = pip.packages(packages=["jupyterlab==4.5.0"], pip="/opt/pytorch/bin/pip")
+    absent = pip.packages(packages=["nvidia-ml-py==13.580.82"], pip="/opt/pytorch/bin/pip")
+    no_venv = pip.packages(packages=["jupyterlab==4.4.5"], pip="/opt/none/bin/pip")
+    assert not lab["_if"]() and newer["_if"]() and absent["_if"]() and no_venv["_if"]()
+    assert node.reads == [VenvPackages] * 4  # read as each operation runs, as pyinfra's own would
+    unpinned = pip.packages(packages=["jupyterlab"], pip="/opt/pytorch/bin/pip")
+    assert unpinned.get("_if") is None
 
 
 def test_a_person_in_place_from_the_recorded_accounts():

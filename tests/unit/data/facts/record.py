@@ -22,6 +22,7 @@ from rig import RIG  # noqa: E402
 from facts.files import Base64File, PathStates, PublicKeyFile, SshHostKey, Tree  # noqa: E402
 from facts.munge import MungeCredential, UnmungeStatus  # noqa: E402
 from facts.nvidia import CudaToolkit, HeldPackages, NvidiaGpus, NvidiaKernelModule, NvidiaPciGpus, SecureBoot  # noqa: E402
+from facts.python import VenvPackages  # noqa: E402
 from facts.slurm import (  # noqa: E402
     AccountingClusters,
     SlurmAssociations,
@@ -61,6 +62,13 @@ CASES = [  # (case name, fact, arguments, node)
     ("as-the-rig-runs", SlurmNodes, {}, "node0"),
     ("cpu-wheel", TorchVersion, {"venv": "/opt/pytorch"}, "node1"),
     ("no-venv", TorchVersion, {"venv": "/opt/none"}, "node1"),
+    (  # one installed, one not
+        "jupyterlab-and-absent",
+        VenvPackages,
+        {"venv": "/opt/pytorch", "names": ["jupyterlab", "nvidia-ml-py"]},
+        "node1",
+    ),
+    ("no-venv", VenvPackages, {"venv": "/opt/none", "names": ["jupyterlab"]}, "node1"),
     ("job-scripts", Tree, {"path": "/opt/gpucluster/jobs"}, "node1"),
     (  # a file with and without its digest, a directory, a link, a path that does not exist
         "managed-paths",
